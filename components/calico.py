@@ -1,0 +1,136 @@
+"""Calico through the tigera-operator chart, and the gate that says its networking really works.
+
+How the readiness gate works
+----------------------------
+The chart only installs the operator and its CRDs (``installation.enabled: false``); the stack owns
+the ``Installation`` named ``default`` itself. That object is what turns networking on: the operator
+reads it, rolls out calico-node (the CNI plugin plus Felix) on every node and typha, and reports back
+in the Installation's ``status.conditions``. The operator sets ``Ready`` only when its TigeraStatus
+``calico`` is Available, i.e. when calico-node is running on every node, which is also when the
+nodes turn Ready and CoreDNS can be scheduled.
+
+The Installation carries ``pulumi.com/waitFor: condition=Ready``, so pulumi-kubernetes does not
+finish creating it until that condition is True (or fails after ``customTimeouts.create``).
+``Calico.ready`` *is* that Installation: every component that needs pod networking depends on it,
+so nothing of theirs is sent to the cluster before Calico's networking is up. No sleep is involved.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import TOKEN
+from components.settings import CALICO_REPO
+
+NAMESPACE = "tigera-operator"
+#: Felix and Typha Prometheus ports, opened when metrics are on.
+FELIX_METRICS_PORT = 9091
+TYPHA_METRICS_PORT = 9093
+
+
+@dataclass(frozen=True)
+class CalicoArgs:
+    version: str
+    mode: Literal["kind", "eks"]
+    """kind: Calico is the CNI (VXLAN pool); eks: AWS VPC CNI stays, Calico enforces policy only."""
+    pod_subnet: str
+    encapsulation: str
+    ready_timeout_minutes: int
+    flow_visibility: bool = False
+    """Goldmane (flow aggregation) and Whisker (flow UI), Calico 3.30+."""
+    metrics: bool = False
+    """Felix and Typha Prometheus endpoints."""
+
+
+def installation_spec(args: CalicoArgs) -> dict:
+    """The ``Installation`` spec for the chosen mode."""
+    if args.mode == "eks":
+        # Policy-only mode: the VPC CNI keeps assigning pod IPs, Calico enforces NetworkPolicy.
+        spec: dict = {"kubernetesProvider": "EKS", "cni": {"type": "AmazonVPC"}, "calicoNetwork": {"bgp": "Disabled"}}
+    else:
+        spec = {
+            "cni": {"type": "Calico"},
+            "calicoNetwork": {
+                # VXLAN needs no BGP peering between kind's containers.
+                "bgp": "Disabled" if args.encapsulation.startswith("VXLAN") else "Enabled",
+                "ipPools": [
+                    {
+                        "name": "default-ipv4-ippool",
+                        "cidr": args.pod_subnet,
+                        "encapsulation": args.encapsulation,
+                        "natOutgoing": "Enabled",
+                        "nodeSelector": "all()",
+                        "blockSize": 26,
+                    }
+                ],
+            },
+        }
+    if args.metrics:
+        spec["nodeMetricsPort"] = FELIX_METRICS_PORT
+        spec["typhaMetricsPort"] = TYPHA_METRICS_PORT
+    return spec
+
+
+class Calico(pulumi.ComponentResource):
+    ready: k8s.apiextensions.CustomResource
+    """The Installation; created only once its Ready condition is True."""
+
+    def __init__(self, name: str, args: CalicoArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(f"{TOKEN}:Calico", name, None, opts)
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-ns",
+            metadata={
+                "name": NAMESPACE,
+                # The operator runs host-networked with host paths: only 'privileged' admits it.
+                "labels": {"pod-security.kubernetes.io/enforce": "privileged"},
+            },
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        operator = k8s.helm.v3.Release(
+            f"{name}-operator",
+            name="tigera-operator",
+            chart="tigera-operator",
+            version=args.version,
+            repository_opts={"repo": CALICO_REPO},
+            namespace=NAMESPACE,
+            values={
+                # The stack owns the Installation (below) so that it can wait on its status.
+                "installation": {"enabled": False},
+                "apiServer": {"enabled": False},
+                "goldmane": {"enabled": False},
+                "whisker": {"enabled": False},
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace]),
+        )
+        timeout = f"{args.ready_timeout_minutes}m"
+        self.ready = k8s.apiextensions.CustomResource(
+            f"{name}-installation",
+            api_version="operator.tigera.io/v1",
+            kind="Installation",
+            metadata={"name": "default", "annotations": {"pulumi.com/waitFor": "condition=Ready"}},
+            spec=installation_spec(args),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                # Its CRD comes from the operator chart.
+                depends_on=[operator],
+                custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout),
+            ),
+        )
+        outputs: dict = {"installation": self.ready.metadata["name"]}
+        if args.flow_visibility:
+            # Goldmane aggregates flow logs from Felix; Whisker is the UI on top of it.
+            for kind in ("Goldmane", "Whisker"):
+                k8s.apiextensions.CustomResource(
+                    f"{name}-{kind.lower()}",
+                    api_version="operator.tigera.io/v1",
+                    kind=kind,
+                    metadata={"name": "default"},
+                    spec={},
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=[self.ready]),
+                )
+            outputs["whisker"] = "calico-system/whisker"
+        self.register_outputs(outputs)

@@ -1,0 +1,174 @@
+"""Istio from its official charts: base (CRDs) → cni (optional) → istiod → ingress gateway.
+
+Every piece waits for ``IstioArgs.after`` (Calico's readiness gate): istiod and the gateway are
+pods that need a working pod network, and the CNI plugin chains onto Calico's CNI config.
+The Helm releases are awaited (``skip_await`` stays false), so ``Istio.istiod`` is created only
+once istiod's Deployment is available: that is the gate for Istio config objects (the validating
+webhook needs istiod's endpoints, istio#38930) and for injected workloads (injection happens at
+pod creation).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import TOKEN
+from components.settings import ISTIO_REPO
+
+SYSTEM_NAMESPACE = "istio-system"
+#: Release name of the gateway chart; it becomes the pods' ``app``/``istio`` labels.
+GATEWAY_RELEASE = "istio-ingress"
+GATEWAY_SELECTOR = {"istio": "ingress"}
+ISTIOD_SELECTOR = {"app": "istiod"}
+
+
+@dataclass(frozen=True)
+class ExternalCa:
+    """istio-csr in place of istiod's CA."""
+
+    address: str
+    root_ca_configmap: str = "istio-ca-root-cert"
+
+
+@dataclass(frozen=True)
+class IstioArgs:
+    version: str
+    cni: bool
+    gateway_namespace: str
+    gateway_service_type: Literal["NodePort", "LoadBalancer"]
+    http_node_port: int | None = None
+    https_node_port: int | None = None
+    istiod_replicas: int = 1
+    gateway_replicas: int = 1
+    external_ca: ExternalCa | None = None
+    tracing_zipkin: str | None = None
+    """``host:port`` of a Zipkin-compatible collector, registered as extension provider ``zipkin``."""
+    after: Sequence[pulumi.Resource] = field(default_factory=tuple)
+    """Resources that must be ready before any Istio piece starts."""
+
+
+def _gateway_service(args: IstioArgs) -> dict:
+    ports = [
+        {"name": "status-port", "port": 15021, "targetPort": 15021, "protocol": "TCP"},
+        {"name": "http2", "port": 80, "targetPort": 80, "protocol": "TCP"},
+        {"name": "https", "port": 443, "targetPort": 443, "protocol": "TCP"},
+    ]
+    if args.gateway_service_type == "NodePort":
+        # Fixed NodePorts: kind maps exactly these container ports to localhost.
+        ports[1]["nodePort"] = args.http_node_port
+        ports[2]["nodePort"] = args.https_node_port
+        return {"type": "NodePort", "ports": ports}
+    return {
+        "type": "LoadBalancer",
+        "ports": ports,
+        "annotations": {
+            "service.beta.kubernetes.io/aws-load-balancer-type": "external",
+            "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip",
+            "service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing",
+        },
+    }
+
+
+def istiod_values(args: IstioArgs) -> dict:
+    pilot: dict = {
+        "replicaCount": args.istiod_replicas,
+        "autoscaleEnabled": False,
+        # With istio-cni, istiod must stop injecting the privileged istio-init container.
+        "cni": {"enabled": args.cni},
+    }
+    mesh: dict = {"accessLogFile": "/dev/stdout", "defaultConfig": {"holdApplicationUntilProxyStarts": True}}
+    values: dict = {"pilot": pilot, "meshConfig": mesh, "global": {}}
+    if args.tracing_zipkin:
+        host, port = args.tracing_zipkin.rsplit(":", 1)
+        mesh["extensionProviders"] = [{"name": "zipkin", "zipkin": {"service": host, "port": int(port)}}]
+    if args.external_ca:
+        pilot["env"] = {"ENABLE_CA_SERVER": "false"}
+        values["global"]["caAddress"] = args.external_ca.address
+    if args.istiod_replicas > 1:
+        values["global"]["defaultPodDisruptionBudget"] = {"enabled": True}
+    return values
+
+
+class Istio(pulumi.ComponentResource):
+    istiod: k8s.helm.v3.Release
+    """Created once istiod is available: the gate for Istio config and injected workloads."""
+    gateway: k8s.helm.v3.Release
+    gateway_namespace: str
+
+    def __init__(self, name: str, args: IstioArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(f"{TOKEN}:Istio", name, None, opts)
+        after = list(args.after)
+        self.gateway_namespace = args.gateway_namespace
+
+        def release(chart: str, release_name: str, namespace: str, values: dict, deps: list) -> k8s.helm.v3.Release:
+            return k8s.helm.v3.Release(
+                f"{name}-{chart}",
+                name=release_name,
+                chart=chart,
+                version=args.version,
+                repository_opts={"repo": ISTIO_REPO},
+                namespace=namespace,
+                values=values,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=after + deps),
+            )
+
+        system_ns = k8s.core.v1.Namespace(
+            f"{name}-system-ns",
+            metadata={
+                "name": SYSTEM_NAMESPACE,
+                # istio-cni's DaemonSet needs host access; istiod alone passes 'baseline'.
+                "labels": {"pod-security.kubernetes.io/enforce": "privileged" if args.cni else "baseline"},
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=after),
+        )
+        base = release(
+            "base",
+            "istio-base",
+            SYSTEM_NAMESPACE,
+            # The chart flips the webhook's failurePolicy after install; pin it to avoid drift (istio#44285).
+            {"defaultRevision": "default", "base": {"validationFailurePolicy": "Fail"}},
+            [system_ns],
+        )
+        istiod_deps: list = [base]
+        if args.cni:
+            cni = release("cni", "istio-cni", SYSTEM_NAMESPACE, {}, [base])
+            istiod_deps.append(cni)
+        self.istiod = release("istiod", "istiod", SYSTEM_NAMESPACE, istiod_values(args), istiod_deps)
+        gateway_ns = k8s.core.v1.Namespace(
+            f"{name}-gateway-ns",
+            metadata={
+                "name": args.gateway_namespace,
+                # The gateway binds 80/443 through the safe sysctl ip_unprivileged_port_start,
+                # which 'baseline' admits; 'restricted' is reported, not enforced.
+                "labels": {
+                    "pod-security.kubernetes.io/enforce": "baseline",
+                    "pod-security.kubernetes.io/warn": "restricted",
+                },
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=after),
+        )
+        gateway_values: dict = {
+            "service": _gateway_service(args),
+            "replicaCount": args.gateway_replicas,
+            "autoscaling": {"enabled": False},
+            "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
+        }
+        if args.gateway_replicas > 1:
+            gateway_values["podDisruptionBudget"] = {"minAvailable": 1}
+        # Gateway pods use `image: auto` and are filled in by the injector: istiod must be up.
+        self.gateway = release("gateway", GATEWAY_RELEASE, args.gateway_namespace, gateway_values, [self.istiod, gateway_ns])
+        # Mesh-wide STRICT mTLS: plaintext between workloads is refused everywhere.
+        k8s.apiextensions.CustomResource(
+            f"{name}-mtls-strict",
+            api_version="security.istio.io/v1",
+            kind="PeerAuthentication",
+            metadata={"name": "default", "namespace": SYSTEM_NAMESPACE},
+            spec={"mtls": {"mode": "STRICT"}},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.istiod]),
+        )
+        self.register_outputs({"istiod": self.istiod.status, "gateway": self.gateway.status})

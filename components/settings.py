@@ -1,0 +1,529 @@
+"""Typed, frozen settings for one stack, validated before any resource is registered.
+
+Every stack value lives under one of the grouped keys in ``KNOWN_KEYS`` (``mesh-platform:cluster``,
+``mesh-platform:calico`` ...). ``load()`` reads them, fills in the defaults below and validates the
+whole tree with pydantic (``extra="forbid"``, so an unknown or misspelt key is an error, not a
+silently ignored value). Every problem found is reported at once, each line naming the key, the
+bad value and what is allowed, raised as ``pulumi.RunError`` so ``pulumi up`` prints one clean
+message instead of a traceback.
+
+Everything a user deploys is pinned here, once: chart versions and images (tag plus digest where
+the upstream publishes one). Components never hard-code a version.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+import pulumi
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic.alias_generators import to_camel
+
+PROJECT = "mesh-platform"
+
+# --- Pins: the one place where versions of deployed things are named --------------------------
+
+#: kind v0.30.0's image for Kubernetes 1.34.0, tag and digest as its release notes list them.
+KIND_NODE_IMAGE = "kindest/node:v1.34.0@sha256:7416a61b42b1662ca6ca89f02028ac133a309a2a30ba309614e8ec94d976dc5a"
+#: tigera-operator chart (Calico 3.31); the chart's versions carry a leading ``v``.
+CALICO_CHART_VERSION = "v3.31.3"
+CALICO_REPO = "https://docs.tigera.io/calico/charts"
+#: Istio's base/cni/istiod/gateway charts share one version (no leading ``v``).
+ISTIO_VERSION = "1.30.4"
+ISTIO_REPO = "https://istio-release.storage.googleapis.com/charts"
+CERT_MANAGER_VERSION = "v1.19.1"
+ISTIO_CSR_VERSION = "v0.15.0"
+JETSTACK_REPO = "https://charts.jetstack.io"
+PROMETHEUS_CHART_VERSION = "27.45.0"
+PROMETHEUS_REPO = "https://prometheus-community.github.io/helm-charts"
+KIALI_CHART_VERSION = "2.17.0"
+KIALI_REPO = "https://kiali.org/helm-charts"
+#: Sample workloads: a static HTTP echo server (no shell, runs as any UID, read-only root works)
+#: and curl for the in-mesh client and the callers.
+ECHO_IMAGE = "docker.io/hashicorp/http-echo:1.0.0"
+CURL_IMAGE = "docker.io/curlimages/curl:8.11.1"
+
+#: The stack's grouped config keys (``mesh-platform:<key>``); anything else is rejected.
+KNOWN_KEYS = ("cluster", "calico", "istio", "certManager", "apps", "observability")
+
+# --- Field types: each carries its own rule and says what is allowed --------------------------
+
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_EXACT_VERSION = re.compile(r"^v?\d+\.\d+\.\d+$")
+_K8S_MINOR = re.compile(r"^1\.\d{2}$")
+_IMAGE = re.compile(r"^[a-z0-9.\-/:_]+:[A-Za-z0-9._\-]+(@sha256:[a-f0-9]{64})?$")
+_HOSTNAME = re.compile(r"^(\*\.)?([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$")
+_DURATION = re.compile(r"^\d+(ms|s|m|h)$")
+_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$")
+
+
+def _dns_label(value: str) -> str:
+    if not _DNS1123_LABEL.match(value):
+        raise ValueError(
+            "must be a DNS-1123 label: lower-case letters, digits and '-', starting and ending "
+            "with a letter or digit, at most 63 characters"
+        )
+    return value
+
+
+def _exact_version(value: str) -> str:
+    if not _EXACT_VERSION.match(value):
+        raise ValueError("must be an exact version such as 1.2.3 or v1.2.3 (no ranges, no 'latest')")
+    return value
+
+
+def _k8s_minor(value: str) -> str:
+    if not _K8S_MINOR.match(value):
+        raise ValueError("must be a Kubernetes minor version such as 1.34")
+    return value
+
+
+def _cidr(value: str) -> str:
+    try:
+        net = ipaddress.ip_network(value, strict=True)
+    except ValueError as err:
+        raise ValueError(f"must be a network in CIDR notation such as 10.244.0.0/16 ({err})") from None
+    if net.version != 4:
+        raise ValueError("must be an IPv4 CIDR such as 10.244.0.0/16 (IPv6 is not supported yet)")
+    return value
+
+
+def _image(value: str) -> str:
+    if not _IMAGE.match(value) or value.rsplit(":", 1)[-1] == "latest" or ":latest@" in value:
+        raise ValueError("must be an image pinned by tag (and optionally @sha256 digest); 'latest' is not allowed")
+    return value
+
+
+def _hostname(value: str) -> str:
+    if len(value) > 253 or not _HOSTNAME.match(value):
+        raise ValueError("must be a lower-case DNS name such as app.example.com (a leading '*.' is allowed)")
+    return value
+
+
+def _duration(value: str) -> str:
+    if not _DURATION.match(value):
+        raise ValueError("must be a duration such as 500ms, 2s, 1m")
+    return value
+
+
+def _region(value: str) -> str:
+    if not _REGION.match(value):
+        raise ValueError("must be an AWS region such as eu-west-1")
+    return value
+
+
+def _email(value: str) -> str:
+    if not _EMAIL.match(value):
+        raise ValueError("must be an e-mail address such as ops@example.com")
+    return value
+
+
+def _path_prefix(value: str) -> str:
+    if not value.startswith("/") or " " in value:
+        raise ValueError("must be a URI path prefix starting with '/'")
+    return value
+
+
+def _https_url(value: str) -> str:
+    if not value.startswith("https://"):
+        raise ValueError("must be an https:// URL")
+    return value
+
+
+DnsLabel = Annotated[str, AfterValidator(_dns_label)]
+ExactVersion = Annotated[str, AfterValidator(_exact_version)]
+K8sMinor = Annotated[str, AfterValidator(_k8s_minor)]
+Cidr = Annotated[str, AfterValidator(_cidr)]
+Image = Annotated[str, AfterValidator(_image)]
+Hostname = Annotated[str, AfterValidator(_hostname)]
+Duration = Annotated[str, AfterValidator(_duration)]
+Region = Annotated[str, AfterValidator(_region)]
+Email = Annotated[str, AfterValidator(_email)]
+PathPrefix = Annotated[str, AfterValidator(_path_prefix)]
+HttpsUrl = Annotated[str, AfterValidator(_https_url)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+NodePort = Annotated[int, Field(ge=30000, le=32767)]
+
+
+class _Settings(BaseModel):
+    """Base: camelCase keys in the stack file, snake_case in Python, frozen, unknown keys rejected."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True, strict=False)
+
+
+# --- cluster ----------------------------------------------------------------------------------
+
+
+class KindSettings(_Settings):
+    node_image: Image = KIND_NODE_IMAGE
+    """kind node image; its tag fixes the Kubernetes version (``cluster.kubernetesVersion`` must match)."""
+    http_host_port: Port = 8080
+    """Host port mapped to the gateway's HTTP NodePort: ``curl http://localhost:<this>/``."""
+    https_host_port: Port = 8443
+    """Host port mapped to the gateway's HTTPS NodePort."""
+    http_node_port: NodePort = 30080
+    https_node_port: NodePort = 30443
+
+
+class ExistingSettings(_Settings):
+    kubeconfig: str
+    """Path of a kubeconfig file for a cluster you already run (must already have no CNI but Calico's)."""
+    context: str | None = None
+    """Context in that file; the file's current context when unset."""
+
+
+class EksSettings(_Settings):
+    region: Region
+    vpc_cidr: Cidr = "10.0.0.0/16"
+    """CIDR of the VPC the stack creates (ignored when ``vpcId`` is set)."""
+    availability_zones: Annotated[int, Field(ge=2, le=6)] = 2
+    """How many AZs the created VPC spans (at least two, for the control plane and for HA)."""
+    vpc_id: str | None = None
+    """An existing VPC; then ``privateSubnetIds`` and ``publicSubnetIds`` are required."""
+    private_subnet_ids: tuple[str, ...] = ()
+    public_subnet_ids: tuple[str, ...] = ()
+    public_access_cidrs: tuple[Cidr, ...] = ()
+    """Who may reach the public API endpoint; empty means the endpoint is private only."""
+    instance_type: str = "m6i.large"
+    desired_nodes: Annotated[int, Field(ge=1, le=100)] = 2
+    min_nodes: Annotated[int, Field(ge=1, le=100)] = 2
+    max_nodes: Annotated[int, Field(ge=1, le=100)] = 4
+    protect: bool = False
+    """Protect the cluster, VPC and node group from ``pulumi destroy`` (prod)."""
+
+    @model_validator(mode="after")
+    def _check(self) -> EksSettings:
+        if not self.min_nodes <= self.desired_nodes <= self.max_nodes:
+            raise ValueError(
+                f"node counts must satisfy minNodes <= desiredNodes <= maxNodes "
+                f"(got {self.min_nodes} <= {self.desired_nodes} <= {self.max_nodes})"
+            )
+        if self.vpc_id and (len(self.private_subnet_ids) < 2 or len(self.public_subnet_ids) < 1):
+            raise ValueError("with vpcId set, give at least two privateSubnetIds and one publicSubnetIds")
+        return self
+
+
+ClusterProvider = Literal["kind", "existing", "eks"]
+
+
+class ClusterSettings(_Settings):
+    provider: ClusterProvider = "kind"
+    """Where the cluster comes from: ``kind`` (local), ``existing`` (a kubeconfig), ``eks`` (AWS)."""
+    name: DnsLabel | None = None
+    """Cluster name; ``mesh-<stack>`` when unset."""
+    kubernetes_version: K8sMinor = "1.34"
+    """Kubernetes minor version: the EKS version, the schema version for verification."""
+    workers: Annotated[int, Field(ge=0, le=10)] = 1
+    """kind worker nodes besides the control plane."""
+    pod_subnet: Cidr = "10.244.0.0/16"
+    """Pod CIDR: kind's podSubnet and Calico's IP pool (10.244/16 avoids home-LAN 192.168/16)."""
+    service_subnet: Cidr = "10.96.0.0/16"
+    kind: KindSettings = KindSettings()
+    existing: ExistingSettings | None = None
+    eks: EksSettings | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> ClusterSettings:
+        pods, services = ipaddress.ip_network(self.pod_subnet), ipaddress.ip_network(self.service_subnet)
+        if pods.overlaps(services):
+            raise ValueError(f"podSubnet {self.pod_subnet} overlaps serviceSubnet {self.service_subnet}; they must be disjoint")
+        if self.provider == "existing" and self.existing is None:
+            raise ValueError("provider 'existing' needs cluster.existing.kubeconfig")
+        if self.provider == "eks" and self.eks is None:
+            raise ValueError("provider 'eks' needs cluster.eks (at least region)")
+        if self.provider == "kind":
+            tag = self.kind.node_image.split(":", 1)[1].split("@")[0]
+            if not tag.startswith(f"v{self.kubernetes_version}."):
+                raise ValueError(f"kind.nodeImage tag {tag} does not match kubernetesVersion {self.kubernetes_version}")
+            if self.kind.http_node_port == self.kind.https_node_port:
+                raise ValueError("kind.httpNodePort and kind.httpsNodePort must differ")
+        if self.provider == "eks" and self.eks is not None and not self.eks.vpc_id:
+            vpc = ipaddress.ip_network(self.eks.vpc_cidr)
+            if vpc.overlaps(services):
+                raise ValueError(f"eks.vpcCidr {self.eks.vpc_cidr} overlaps serviceSubnet {self.service_subnet}")
+        return self
+
+
+# --- calico, istio ----------------------------------------------------------------------------
+
+
+class CalicoSettings(_Settings):
+    version: ExactVersion = CALICO_CHART_VERSION
+    encapsulation: Literal["VXLAN", "VXLANCrossSubnet", "IPIP", "IPIPCrossSubnet", "None"] = "VXLAN"
+    """IP-pool encapsulation on kind (VXLAN: works across Docker's bridge without BGP)."""
+    ready_timeout_minutes: Annotated[int, Field(ge=1, le=60)] = 10
+    """How long the readiness gate waits for the Installation's Ready condition."""
+
+
+class IstioSettings(_Settings):
+    version: ExactVersion = ISTIO_VERSION
+    cni: bool = False
+    """Install istio-cni so pods need no NET_ADMIN init container (workload namespaces go restricted)."""
+    ca: Literal["istiod", "cert-manager"] = "istiod"
+    """Who signs workload certificates: istiod's own CA, or cert-manager through istio-csr."""
+    istiod_replicas: Annotated[int, Field(ge=1, le=5)] = 1
+    gateway_replicas: Annotated[int, Field(ge=1, le=10)] = 1
+    gateway_namespace: DnsLabel = "istio-ingress"
+
+
+# --- cert-manager -----------------------------------------------------------------------------
+
+#: Issuers the stack defines; ``certManager.gatewayIssuer`` must name one of them.
+CA_ISSUER = "mesh-platform-ca"
+ACME_ISSUER = "mesh-platform-acme"
+SELFSIGNED_ISSUER = "mesh-platform-selfsigned"
+
+
+class AcmeSettings(_Settings):
+    email: Email
+    server: HttpsUrl = "https://acme-staging-v02.api.letsencrypt.org/directory"
+
+
+class CertManagerSettings(_Settings):
+    enabled: bool = True
+    version: ExactVersion = CERT_MANAGER_VERSION
+    istio_csr_version: ExactVersion = ISTIO_CSR_VERSION
+    gateway_issuer: Literal["mesh-platform-ca", "mesh-platform-acme"] = CA_ISSUER
+    """ClusterIssuer that signs the gateway's certificate."""
+    https_redirect: bool = False
+    """Answer plain HTTP on the gateway with a redirect to HTTPS."""
+    acme: AcmeSettings | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _acme_needs_email(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and isinstance(data.get("acme"), Mapping) and not data["acme"].get("email"):
+            raise ValueError("an ACME issuer needs acme.email (where the CA sends expiry notices)")
+        return data
+
+    @model_validator(mode="after")
+    def _check(self) -> CertManagerSettings:
+        if self.gateway_issuer == ACME_ISSUER and self.acme is None:
+            raise ValueError(f"gatewayIssuer {ACME_ISSUER} needs certManager.acme (email, server)")
+        return self
+
+
+# --- apps -------------------------------------------------------------------------------------
+
+
+class Destination(_Settings):
+    subset: DnsLabel
+    weight: Annotated[int, Field(ge=0, le=100)] = 100
+
+
+class Retries(_Settings):
+    attempts: Annotated[int, Field(ge=1, le=10)]
+    per_try_timeout: Duration = "2s"
+
+
+class Route(_Settings):
+    prefix: PathPrefix | None = None
+    """URI prefix this route matches; the route without one is the catch-all and must come last."""
+    destinations: tuple[Destination, ...] = Field(min_length=1)
+    retries: Retries | None = None
+    timeout: Duration | None = None
+
+    @model_validator(mode="after")
+    def _weights(self) -> Route:
+        total = sum(d.weight for d in self.destinations)
+        if total != 100:
+            raise ValueError(f"destination weights must sum to 100 (got {total})")
+        return self
+
+
+class Service(_Settings):
+    name: DnsLabel
+    port: Port
+    versions: tuple[DnsLabel, ...] = ("v1",)
+    role: DnsLabel | None = None
+    """Value of the pod label ``role`` (``frontend`` gets the seed's no-ingress intent)."""
+    expose: bool = False
+    """Route it through the ingress gateway (the gateway may then call it on ``port``)."""
+    routes: tuple[Route, ...] = ()
+    allow_from: tuple[DnsLabel, ...] = ()
+    """Workloads (in ``apps.namespace``) that may call this service; enforced on both layers."""
+    replicas: Annotated[int, Field(ge=1, le=10)] = 1
+
+    @model_validator(mode="after")
+    def _check(self) -> Service:
+        if len(set(self.versions)) != len(self.versions):
+            raise ValueError(f"duplicate version in {list(self.versions)}")
+        for i, route in enumerate(self.routes):
+            for dest in route.destinations:
+                if dest.subset not in self.versions:
+                    raise ValueError(f"routes[{i}] names unknown subset {dest.subset!r}; known: {list(self.versions)}")
+            if route.prefix is None and i != len(self.routes) - 1:
+                raise ValueError(f"routes[{i}] has no prefix (catch-all) but is not the last route")
+        if self.port in (15000, 15001, 15004, 15006, 15008, 15020, 15021, 15090):
+            raise ValueError(f"port {self.port} is reserved by the Istio sidecar")
+        return self
+
+
+def _demo_services() -> tuple[Service, ...]:
+    return (
+        Service(
+            name="my-service",
+            port=5000,
+            versions=("v1", "v2"),
+            expose=True,
+            routes=(
+                Route(prefix="/v1", destinations=(Destination(subset="v1"),)),
+                Route(
+                    destinations=(Destination(subset="v2"),),
+                    retries=Retries(attempts=3, per_try_timeout="2s"),
+                    timeout="10s",
+                ),
+            ),
+            allow_from=("frontend", "client"),
+        ),
+        Service(name="frontend", port=8080, role="frontend"),
+    )
+
+
+class AppsSettings(_Settings):
+    enabled: bool = True
+    namespace: DnsLabel = "demo"
+    hosts: tuple[Hostname, ...] = Field(default=("localhost",), min_length=1)
+    """Host names the gateway answers for (and the gateway certificate covers)."""
+    client: bool = True
+    """Run the in-mesh ``client`` workload (curl) to probe from."""
+    services: tuple[Service, ...] = Field(default_factory=_demo_services)
+
+    @model_validator(mode="after")
+    def _check(self) -> AppsSettings:
+        names = [s.name for s in self.services] + (["client"] if self.client else [])
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate workload names {dupes}; every service (and 'client') needs its own name")
+        for svc in self.services:
+            for caller in svc.allow_from:
+                if caller not in names:
+                    raise ValueError(f"service {svc.name!r} allows calls from unknown workload {caller!r}; known: {names}")
+                if caller == svc.name:
+                    raise ValueError(f"service {svc.name!r} lists itself in allowFrom")
+        return self
+
+    @property
+    def workloads(self) -> tuple[str, ...]:
+        """Every workload name: the services, then the probe client."""
+        return tuple(s.name for s in self.services) + (("client",) if self.client else ())
+
+    def calls(self) -> tuple[tuple[str, Service], ...]:
+        """The declared calls as (caller, callee) pairs: the one allow list both layers enforce."""
+        return tuple((caller, svc) for svc in self.services for caller in svc.allow_from)
+
+    def callees_of(self, caller: str) -> tuple[Service, ...]:
+        return tuple(svc for c, svc in self.calls() if c == caller)
+
+
+# --- observability ----------------------------------------------------------------------------
+
+
+class ObservabilitySettings(_Settings):
+    enabled: bool = False
+    namespace: DnsLabel = "observability"
+    prometheus_version: ExactVersion = PROMETHEUS_CHART_VERSION
+    kiali_version: ExactVersion = KIALI_CHART_VERSION
+    tracing_sampling: Annotated[float, Field(ge=0, le=100)] = 1.0
+    """Percent of requests traced, through Istio's Telemetry API (1 in prod, 100 in dev)."""
+    calico_flows: bool = True
+    """Calico's Goldmane (flow aggregation) and Whisker (flow UI)."""
+
+
+# --- the whole stack --------------------------------------------------------------------------
+
+
+class Settings(_Settings):
+    stack: DnsLabel
+    cluster: ClusterSettings = ClusterSettings()
+    calico: CalicoSettings = CalicoSettings()
+    istio: IstioSettings = IstioSettings()
+    cert_manager: CertManagerSettings = CertManagerSettings()
+    apps: AppsSettings = AppsSettings()
+    observability: ObservabilitySettings = ObservabilitySettings()
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.istio.ca == "cert-manager" and not self.cert_manager.enabled:
+            raise ValueError("istio.ca 'cert-manager' needs certManager.enabled true")
+        if self.apps.namespace in ("kube-system", "istio-system", self.istio.gateway_namespace, "calico-system"):
+            raise ValueError(f"apps.namespace {self.apps.namespace!r} is a platform namespace; pick another")
+        return self
+
+    @property
+    def cluster_name(self) -> str:
+        return self.cluster.name or f"mesh-{self.stack}"[:63]
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    """The keys the model at ``loc`` (minus its last part) accepts, for 'unknown key' messages."""
+    model: Any = Settings
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        field = next((f for n, f in model.model_fields.items() if (f.alias or n) == part), None)
+        if field is None:
+            return []
+        ann = field.annotation
+        for candidate in (*getattr(ann, "__args__", ()), ann):
+            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+                model = candidate
+                break
+        else:
+            return []
+    return sorted(f.alias or n for n, f in model.model_fields.items() if n != "stack")
+
+
+def _error_lines(err: ValidationError) -> list[str]:
+    lines = []
+    for e in err.errors():
+        key = f"{PROJECT}:{_loc(e['loc'])}" if e["loc"] else f"{PROJECT} config"
+        if e["type"] == "extra_forbidden":
+            lines.append(f"{key}: unknown key; allowed here: {', '.join(_allowed_keys(e['loc']))}")
+            continue
+        msg = e["msg"].removeprefix("Value error, ")
+        lines.append(f"{key}: {msg} (got {json.dumps(e.get('input'), default=str)})")
+    return lines
+
+
+def parse(raw: Mapping[str, Any], stack: str) -> Settings:
+    """Validate already-decoded config (``{"cluster": {...}, ...}``); raises ``pulumi.RunError``.
+
+    Every problem is reported at once, one line each, so a user fixes a stack file in one pass.
+    """
+    lines = [f"{PROJECT}:{key}: unknown key; allowed: {', '.join(KNOWN_KEYS)}" for key in sorted(set(raw) - set(KNOWN_KEYS))]
+    known = {k: v for k, v in raw.items() if k in KNOWN_KEYS and v is not None}
+    try:
+        settings = Settings.model_validate({"stack": stack, **known})
+    except ValidationError as err:
+        lines += _error_lines(err)
+    if lines:
+        raise pulumi.RunError("\n  ".join(["invalid stack configuration:", *lines]))
+    return settings
+
+
+def load() -> Settings:
+    """Read this stack's ``mesh-platform:*`` config from the Pulumi runtime and validate it."""
+    config = {**pulumi.runtime.config.get_config_env(), **pulumi.runtime.config.CONFIG.get()}
+    raw: dict[str, Any] = {}
+    for full_key, value in config.items():
+        project, _, key = full_key.partition(":")
+        if project != PROJECT:
+            continue
+        try:
+            raw[key] = json.loads(value) if isinstance(value, str) else value
+        except json.JSONDecodeError:
+            raise pulumi.RunError(f"invalid stack configuration:\n  {full_key}: must be an object (got {value!r})") from None
+    return parse(raw, pulumi.get_stack())

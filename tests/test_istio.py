@@ -1,0 +1,60 @@
+"""Istio: pinned charts in order, gateway NodePorts matching kind's port mappings, STRICT mTLS."""
+
+from __future__ import annotations
+
+import yaml
+from conftest import objects, one, run_config
+
+from components.settings import ISTIO_REPO, ISTIO_VERSION
+
+RELEASE = "kubernetes:helm.sh/v3:Release"
+
+
+def test_charts_share_one_pinned_version(stack) -> None:
+    dev = stack("dev")
+    charts = {r.inputs["chart"]: r for r in dev.by_type(RELEASE) if r.inputs["repositoryOpts"]["repo"] == ISTIO_REPO}
+    assert set(charts) == {"base", "istiod", "gateway"}
+    assert {r.inputs["version"] for r in charts.values()} == {ISTIO_VERSION}
+
+
+def test_chain_base_istiod_gateway(stack) -> None:
+    dev = stack("dev")
+    base, istiod, gateway = (one(dev, RELEASE, f"istio-{n}") for n in ("base", "istiod", "gateway"))
+    assert base.urn in istiod.dependencies and istiod.urn in gateway.dependencies
+    assert base.inputs["values"]["base"]["validationFailurePolicy"] == "Fail"
+
+
+def test_gateway_node_ports_match_kind_port_mappings(stack) -> None:
+    dev = stack("dev")
+    gateway = one(dev, RELEASE, "istio-gateway")
+    assert gateway.inputs["name"] == "istio-ingress"
+    svc = gateway.inputs["values"]["service"]
+    assert svc["type"] == "NodePort"
+    node_ports = {p["name"]: p.get("nodePort") for p in svc["ports"]}
+    kind_cfg = yaml.safe_load(one(dev, "command:local:Command").inputs["stdin"])
+    mapped = {m["containerPort"]: m["hostPort"] for m in kind_cfg["nodes"][0]["extraPortMappings"]}
+    assert mapped == {node_ports["http2"]: 8080, node_ports["https"]: 8443}
+
+
+def test_cni_option_adds_the_cni_chart_and_tells_istiod() -> None:
+    rec = run_config(istio={"cni": True})
+    cni = one(rec, RELEASE, "istio-cni")
+    istiod = one(rec, RELEASE, "istio-istiod")
+    assert cni.urn in istiod.dependencies
+    assert istiod.inputs["values"]["pilot"]["cni"] == {"enabled": True}
+    system = next(n for n in objects(rec, "Namespace") if n["metadata"]["name"] == "istio-system")
+    assert system["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
+
+
+def test_without_cni_istiod_keeps_istio_init(stack) -> None:
+    istiod = one(stack("dev"), RELEASE, "istio-istiod")
+    assert istiod.inputs["values"]["pilot"]["cni"] == {"enabled": False}
+    assert not [r for r in stack("dev").by_type(RELEASE) if r.inputs["chart"] == "cni"]
+
+
+def test_mesh_wide_mtls_is_strict_and_waits_for_istiod(stack) -> None:
+    dev = stack("dev")
+    pa = one(dev, "kubernetes:security.istio.io/v1:PeerAuthentication", "istio-mtls-strict")
+    assert pa.inputs["metadata"] == {"name": "default", "namespace": "istio-system"}
+    assert pa.inputs["spec"] == {"mtls": {"mode": "STRICT"}}
+    assert one(dev, RELEASE, "istio-istiod").urn in pa.dependencies

@@ -1,0 +1,236 @@
+"""Run the real ``__main__.py`` under Pulumi's mock engine and record every resource registration.
+
+No cluster, no Pulumi CLI, no network: ``pulumi.runtime.set_mocks`` replaces the engine, and a
+``MockMonitor`` subclass keeps each ``RegisterResourceRequest`` exactly as the SDK sent it (type,
+name, parent, provider, dependencies, protect, inputs). ``tools.render``, ``tools.verify`` and the
+tests all use this one harness.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import runpy
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from google.protobuf import json_format
+from pulumi.runtime import mocks as pulumi_mocks
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT = "mesh-platform"
+SECRET = "[secret]"
+UNKNOWN = "[unknown]"
+
+# Sentinels of Pulumi's RPC encoding (sdk/python/lib/pulumi/runtime/rpc.py).
+_SIG = "4dabf18193072939515e22adb298388d"
+_SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+_RESOURCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e"
+_OUTPUT_SIG = "d0e6a833031e9bbcd3f4e8bde6ca49a4"
+_UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
+
+#: What the mock engine hands back for outputs a real provider would compute.
+FAKE_KUBECONFIG = yaml.safe_dump(
+    {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "mock", "cluster": {"server": "https://127.0.0.1:6443"}}],
+        "contexts": [{"name": "mock", "context": {"cluster": "mock", "user": "mock"}}],
+        "current-context": "mock",
+        "users": [{"name": "mock", "user": {"token": "mock"}}],
+    }
+)
+
+
+@dataclass
+class Registration:
+    urn: str
+    type: str
+    name: str
+    parent: str | None
+    provider: str | None
+    dependencies: list[str]
+    protect: bool
+    custom: bool
+    inputs: dict[str, Any]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "urn": self.urn,
+            "type": self.type,
+            "name": self.name,
+            "parent": self.parent,
+            "provider": self.provider,
+            "dependencies": self.dependencies,
+            "protect": self.protect,
+            "inputs": self.inputs,
+        }
+
+
+@dataclass
+class Recording:
+    stack: str
+    resources: list[Registration] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    def by_type(self, type_: str) -> list[Registration]:
+        return [r for r in self.resources if r.type == type_]
+
+    def by_urn(self) -> dict[str, Registration]:
+        return {r.urn: r for r in self.resources}
+
+    def manifests(self) -> list[dict[str, Any]]:
+        """Every Kubernetes object the stack declares directly (not Helm releases, not providers)."""
+        out = []
+        for r in self.resources:
+            if not r.type.startswith("kubernetes:") or r.type.startswith("kubernetes:helm.sh"):
+                continue
+            obj = {k: r.inputs[k] for k in ("apiVersion", "kind", "metadata") if k in r.inputs}
+            obj.update({k: v for k, v in r.inputs.items() if k not in obj})
+            out.append(obj)
+        return out
+
+
+def _plain(value: Any) -> Any:
+    """Turn Pulumi's RPC encoding into plain JSON: secrets and unknowns become placeholders."""
+    if isinstance(value, dict):
+        sig = value.get(_SIG)
+        if sig == _SECRET_SIG:
+            return SECRET
+        if sig == _RESOURCE_SIG:
+            return value.get("urn")
+        if sig == _OUTPUT_SIG:
+            if value.get("secret"):
+                return SECRET
+            return _plain(value["value"]) if "value" in value else UNKNOWN
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if value == _UNKNOWN:
+        return UNKNOWN
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+class StackMocks(pulumi.runtime.Mocks):
+    """Echo inputs back as outputs, plus the few outputs the program reads from real providers."""
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+        outputs = dict(args.inputs)
+        if args.typ == "command:local:Command":
+            outputs["stdout"] = FAKE_KUBECONFIG
+        if args.typ == "kubernetes:helm.sh/v3:Release":
+            outputs["status"] = {"status": "deployed", "name": args.inputs.get("name"), "namespace": args.inputs.get("namespace")}
+        if args.typ == "eks:index:Cluster":
+            outputs["kubeconfigJson"] = json.dumps(yaml.safe_load(FAKE_KUBECONFIG))
+            outputs["eksCluster"] = {"name": args.name, "arn": f"arn:aws:eks:mock:{args.name}"}
+            outputs["clusterSecurityGroupId"] = "sg-cluster"
+            outputs["nodeSecurityGroupId"] = "sg-nodes"
+            outputs["oidcProviderArn"] = "arn:aws:iam::123456789012:oidc-provider/mock"
+        if args.typ.startswith("aws:") or args.typ.startswith("awsx:"):
+            outputs.setdefault("arn", f"arn:aws:mock:::{args.name}")
+        if args.typ == "awsx:ec2:Vpc":
+            outputs["vpcId"] = "vpc-mock"
+            outputs["privateSubnetIds"] = ["subnet-private-a", "subnet-private-b"]
+            outputs["publicSubnetIds"] = ["subnet-public-a", "subnet-public-b"]
+        return f"{args.name}-id", outputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
+        if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            return {"names": ["mock-1a", "mock-1b", "mock-1c"], "zoneIds": ["z1", "z2", "z3"]}
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": "123456789012", "arn": "arn:aws:iam::123456789012:user/mock", "userId": "mock"}
+        return {}
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """A MockMonitor that keeps each RegisterResourceRequest as the SDK sent it."""
+
+    def __init__(self, mocks: pulumi.runtime.Mocks, recording: Recording) -> None:
+        super().__init__(mocks)
+        self.recording = recording
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        response = super().RegisterResource(request)
+        if request.type == "pulumi:pulumi:Stack":
+            return response
+        inputs = _plain(json_format.MessageToDict(request.object, preserving_proto_field_name=True))
+        self.recording.resources.append(
+            Registration(
+                urn=response.urn,
+                type=request.type,
+                name=request.name,
+                parent=request.parent or None,
+                # A provider reference is "<urn>::<id>"; URNs contain "::" themselves.
+                provider=request.provider.rsplit("::", 1)[0] if request.provider else None,
+                dependencies=list(request.dependencies),
+                protect=bool(request.protect),
+                custom=bool(request.custom),
+                inputs=inputs,
+            )
+        )
+        return response
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802
+        if request.urn.split("::")[2] == "pulumi:pulumi:Stack":
+            self.recording.outputs = _plain(json_format.MessageToDict(request.outputs, preserving_proto_field_name=True))
+        return super().RegisterResourceOutputs(request)
+
+
+def stack_file(stack: str) -> Path:
+    return ROOT / "stacks" / f"Pulumi.{stack}.yaml"
+
+
+def read_config(path: Path) -> tuple[dict[str, str], list[str]]:
+    """Pulumi config map (``project:key`` → JSON string for objects) from Pulumi.yaml defaults and a stack file."""
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    config: dict[str, Any] = {}
+    for key, decl in (project.get("config") or {}).items():
+        full = key if ":" in key else f"{PROJECT}:{key}"
+        if isinstance(decl, dict) and "default" in decl:
+            config[full] = decl["default"]
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except OSError as err:
+        raise pulumi.RunError(f"cannot read stack file {path}: {err.strerror}") from None
+    except yaml.YAMLError as err:
+        raise pulumi.RunError(f"stack file {path} is not valid YAML: {err}") from None
+    secret_keys = []
+    for key, value in (data.get("config") or {}).items():
+        full = key if ":" in key else f"{PROJECT}:{key}"
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            value, _ = SECRET, secret_keys.append(full)
+        config[full] = value
+    encoded = {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
+    return encoded, secret_keys
+
+
+def run(stack: str, config_file: Path | None = None, config: dict[str, str] | None = None) -> Recording:
+    """Run ``__main__.py`` for ``stack`` under the mock engine; pulumi.RunError propagates."""
+    if config is None:
+        config, secret_keys = read_config(config_file or stack_file(stack))
+    else:
+        secret_keys = []
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    recording = Recording(stack=stack)
+    mocks = StackMocks()
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    pulumi.runtime.set_all_config(config, secret_keys)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=RecordingMonitor(mocks, recording))
+    # set_mocks makes a root Stack of its own; the program's must be the one that collects exports.
+    pulumi.runtime.settings.ROOT.set(None)
+    try:
+        loop.run_until_complete(
+            pulumi.runtime.stack.run_in_stack(lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__"))
+        )
+    finally:
+        loop.close()
+        asyncio.set_event_loop(None)
+    return recording

@@ -1,0 +1,81 @@
+"""Render a stack offline: every Kubernetes object it declares and its full resource graph.
+
+    python -m tools.render --stack dev [--out out/dev]
+    python -m tools.render --config-file path/to/Pulumi.mystack.yaml --out out/mystack
+
+Runs the real ``__main__.py`` with the real stack file under Pulumi's mock engine
+(tools/engine.py): no cluster, no Pulumi CLI, no network. Writes ``manifests.yaml`` (multi-document
+YAML of complete objects) and ``graph.json`` (every resource with its parent, provider,
+dependencies exactly as sent to the engine, protect flag and inputs). Secrets are placeholders.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import pulumi
+import yaml
+
+from tools import engine
+
+
+def write(recording: engine.Recording, out: Path) -> tuple[Path, Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    manifests, graph = out / "manifests.yaml", out / "graph.json"
+    manifests.write_text(yaml.safe_dump_all(recording.manifests(), sort_keys=False))
+    graph.write_text(
+        json.dumps(
+            {"stack": recording.stack, "resources": [r.as_json() for r in recording.resources], "outputs": recording.outputs},
+            indent=2,
+        )
+        + "\n"
+    )
+    return manifests, graph
+
+
+def stack_name(args: argparse.Namespace) -> str:
+    if args.stack:
+        return args.stack
+    # Pulumi.<stack>.yaml → <stack>
+    name = Path(args.config_file).name
+    return name.removeprefix("Pulumi.").removesuffix(".yaml").removesuffix(".yml") or "custom"
+
+
+def add_source_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--stack", help="stack name: renders stacks/Pulumi.<stack>.yaml")
+    group.add_argument("--config-file", help="render this stack file instead")
+
+
+def render(args: argparse.Namespace) -> engine.Recording:
+    config_file = Path(args.config_file) if args.config_file else engine.stack_file(args.stack)
+    if not config_file.exists():
+        known = sorted(
+            p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in (engine.ROOT / "stacks").glob("Pulumi.*.yaml")
+        )
+        raise pulumi.RunError(f"no stack file {config_file}; stacks here: {', '.join(known)}")
+    return engine.run(stack_name(args), config_file=config_file)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.render", description=__doc__.split("\n\n")[0])
+    add_source_args(parser)
+    parser.add_argument("--out", help="output directory (default: out/<stack>)")
+    args = parser.parse_args(argv)
+    try:
+        recording = render(args)
+    except pulumi.RunError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    out = Path(args.out or engine.ROOT / "out" / recording.stack)
+    manifests, graph = write(recording, out)
+    objects, resources = len(recording.manifests()), len(recording.resources)
+    print(f"{recording.stack}: {objects} Kubernetes objects → {manifests}; {resources} resources → {graph}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
