@@ -3,6 +3,8 @@
 Install order (every arrow is a resource dependency; tests/test_main.py checks each on the graph):
 
     cluster ─▶ Calico (Installation Ready) ─▶ Istio base ─▶ [istio-cni] ─▶ istiod ─▶ ingress gateway
+                                                                        ├─▶ ZeroTrust (namespace, deny-all, allows)
+                                                                        └─▶ SampleApps (after ZeroTrust's deny-all)
 
 Settings are read and validated first (components/settings.py): a bad stack value stops the program
 with one clean message before any resource is registered.
@@ -11,8 +13,10 @@ with one clean message before any resource is registered.
 import pulumi
 
 from components.calico import Calico, CalicoArgs
-from components.istio import Istio, IstioArgs
+from components.istio import GATEWAY_SELECTOR, GATEWAY_SERVICE_ACCOUNT, Istio, IstioArgs
+from components.sample_apps import SampleApps, SampleAppsArgs
 from components.settings import load
+from components.zero_trust import ZeroTrust, ZeroTrustArgs
 
 settings = load()
 s = settings
@@ -76,5 +80,48 @@ istio = Istio(
     opts=on_cluster,
 )
 
+if s.apps.enabled:
+    zero_trust = ZeroTrust(
+        "zero-trust",
+        ZeroTrustArgs(
+            apps=s.apps,
+            istio_cni=s.istio.cni,
+            gateway_namespace=s.istio.gateway_namespace,
+            gateway_labels=GATEWAY_SELECTOR,
+            gateway_service_account=GATEWAY_SERVICE_ACCOUNT,
+            # Edge: istiod ready → ZeroTrust. Istio's validating webhook needs istiod's endpoints
+            # before PeerAuthentication/AuthorizationPolicy can be created (istio#38930).
+            after=[istio.istiod],
+        ),
+        opts=on_cluster,
+    )
+    SampleApps(
+        "apps",
+        SampleAppsArgs(
+            apps=s.apps,
+            gateway_labels=GATEWAY_SELECTOR,
+            # Edges: istiod ready → workloads (sidecars are injected at pod creation, so a pod
+            # created earlier runs without one and fails STRICT mTLS); default deny → workloads
+            # (no pod of the namespace ever runs unprotected); gateway → routes (the Gateway
+            # object selects its pods).
+            after=[istio.istiod, istio.gateway, zero_trust.default_deny],
+        ),
+        opts=on_cluster,
+    )
+
 pulumi.export("clusterName", s.cluster_name)
 pulumi.export("kubeconfig", cluster.kubeconfig)
+
+if s.cluster.provider == "kind":
+    base_url = f"http://localhost:{s.cluster.kind.http_host_port}"
+    pulumi.export("gatewayUrl", base_url)
+    if s.apps.enabled:
+        host = s.apps.hosts[0]
+        curls = []
+        for svc in (x for x in s.apps.services if x.expose):
+            for route in svc.routes:
+                path = route.prefix or "/"
+                answer = ", ".join(f"{d.subset} {d.weight}%" for d in route.destinations)
+                header = "" if host == "localhost" else f"-H 'Host: {host}' "
+                curls.append(f"curl -s {header}{base_url}{path}   # {svc.name}: {answer}")
+        pulumi.export("curl", curls)

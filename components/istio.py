@@ -24,6 +24,8 @@ SYSTEM_NAMESPACE = "istio-system"
 #: Release name of the gateway chart; it becomes the pods' ``app``/``istio`` labels.
 GATEWAY_RELEASE = "istio-ingress"
 GATEWAY_SELECTOR = {"istio": "ingress"}
+#: The chart names the gateway's ServiceAccount after the release: its mesh identity.
+GATEWAY_SERVICE_ACCOUNT = GATEWAY_RELEASE
 ISTIOD_SELECTOR = {"app": "istiod"}
 
 

@@ -1,0 +1,236 @@
+"""Workload namespaces and zero trust on both layers, from one allow list (``apps.services[].allowFrom``).
+
+CNI layer (NetworkPolicy, enforced by Calico on L3/L4): a default deny of all ingress and all egress,
+then exactly the platform's needs (DNS, istiod, the gateway to exposed ports, optional metric
+scrapes) and the declared calls. Mesh layer (Istio, L7 + identity): STRICT mTLS, an allow-nothing
+AuthorizationPolicy, and ALLOW policies by service-account principal for the same calls. Either
+layer alone stops an undeclared call.
+
+A default deny is a policy that selects every pod, lists both policy types, and has *no* rules.
+``ingress: [{from: []}]`` is the opposite: a rule whose empty peer list matches every source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import TOKEN
+from components.settings import AppsSettings
+
+TRUST_DOMAIN = "cluster.local"
+NS_LABEL = "kubernetes.io/metadata.name"
+
+
+@dataclass(frozen=True)
+class Scrape:
+    """A metrics scraper allowed into the workload namespace (Prometheus)."""
+
+    namespace: str
+    pod_labels: dict[str, str]
+    ports: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ZeroTrustArgs:
+    apps: AppsSettings
+    istio_cni: bool
+    gateway_namespace: str
+    gateway_labels: dict[str, str]
+    gateway_service_account: str
+    scrape: Scrape | None = None
+    after: Sequence[pulumi.Resource] = field(default_factory=tuple)
+
+
+def principal(namespace: str, service_account: str) -> str:
+    return f"{TRUST_DOMAIN}/ns/{namespace}/sa/{service_account}"
+
+
+def _peer(namespace: str, labels: dict[str, str]) -> dict:
+    # namespaceSelector and podSelector in ONE peer are ANDed: those pods in that namespace.
+    return {"namespaceSelector": {"matchLabels": {NS_LABEL: namespace}}, "podSelector": {"matchLabels": labels}}
+
+
+def _tcp(*ports: int) -> list[dict]:
+    return [{"protocol": "TCP", "port": p} for p in ports]
+
+
+def network_policies(args: ZeroTrustArgs) -> list[dict]:
+    """Every NetworkPolicy of the workload namespace, as (name, spec) manifests."""
+    ns = args.apps.namespace
+    policies: list[tuple[str, dict]] = [
+        # Default deny, written correctly: every pod, both directions, no rules at all.
+        ("default-deny", {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}),
+        (
+            "allow-dns",
+            {
+                "podSelector": {},
+                "policyTypes": ["Egress"],
+                "egress": [
+                    {
+                        "to": [_peer("kube-system", {"k8s-app": "kube-dns"})],
+                        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+                    }
+                ],
+            },
+        ),
+        (
+            # Sidecars fetch config and certificates from istiod (xDS + CA on 15012), or never get ready.
+            "allow-istiod",
+            {
+                "podSelector": {},
+                "policyTypes": ["Egress"],
+                "egress": [{"to": [_peer("istio-system", {"app": "istiod"})], "ports": _tcp(15012)}],
+            },
+        ),
+    ]
+    for svc in args.apps.services:
+        if svc.expose:
+            policies.append(
+                (
+                    f"{svc.name}-from-gateway",
+                    {
+                        "podSelector": {"matchLabels": {"app": svc.name}},
+                        "policyTypes": ["Ingress"],
+                        "ingress": [{"from": [_peer(args.gateway_namespace, args.gateway_labels)], "ports": _tcp(svc.port)}],
+                    },
+                )
+            )
+    for caller, svc in args.apps.calls():
+        policies.append(
+            (
+                f"{svc.name}-from-{caller}",
+                {
+                    "podSelector": {"matchLabels": {"app": svc.name}},
+                    "policyTypes": ["Ingress"],
+                    "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": caller}}}], "ports": _tcp(svc.port)}],
+                },
+            )
+        )
+        policies.append(
+            (
+                f"{caller}-to-{svc.name}",
+                {
+                    "podSelector": {"matchLabels": {"app": caller}},
+                    "policyTypes": ["Egress"],
+                    "egress": [{"to": [{"podSelector": {"matchLabels": {"app": svc.name}}}], "ports": _tcp(svc.port)}],
+                },
+            )
+        )
+    if args.scrape:
+        # Sidecar metrics (15020 merged, 15090 Envoy) are served by the proxy outside Envoy's
+        # inbound chain, so only this L4 rule is needed; no AuthorizationPolicy opens them.
+        policies.append(
+            (
+                "allow-metrics-scrape",
+                {
+                    "podSelector": {},
+                    "policyTypes": ["Ingress"],
+                    "ingress": [
+                        {"from": [_peer(args.scrape.namespace, args.scrape.pod_labels)], "ports": _tcp(*args.scrape.ports)}
+                    ],
+                },
+            )
+        )
+    return [
+        {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": n, "namespace": ns}, "spec": spec}
+        for n, spec in policies
+    ]
+
+
+def authorization_policies(args: ZeroTrustArgs) -> list[dict]:
+    """allow-nothing plus one ALLOW per service that anyone may call, by caller principal."""
+    ns = args.apps.namespace
+    out = [
+        # An ALLOW-less namespace: with no rules, nothing matches, so every request is denied
+        # unless another ALLOW policy below matches it.
+        {"name": "allow-nothing", "spec": {}},
+    ]
+    for svc in args.apps.services:
+        principals = [principal(ns, caller) for caller in svc.allow_from]
+        if svc.expose:
+            principals.append(principal(args.gateway_namespace, args.gateway_service_account))
+        if not principals:
+            continue
+        out.append(
+            {
+                "name": f"{svc.name}-allow",
+                "spec": {
+                    "selector": {"matchLabels": {"app": svc.name}},
+                    "action": "ALLOW",
+                    "rules": [
+                        {
+                            "from": [{"source": {"principals": sorted(principals)}}],
+                            "to": [{"operation": {"ports": [str(svc.port)]}}],
+                        }
+                    ],
+                },
+            }
+        )
+    return [
+        {
+            "apiVersion": "security.istio.io/v1",
+            "kind": "AuthorizationPolicy",
+            "metadata": {"name": p["name"], "namespace": ns},
+            "spec": p["spec"],
+        }
+        for p in out
+    ]
+
+
+def namespace_labels(args: ZeroTrustArgs) -> dict[str, str]:
+    # Pod Security: without istio-cni every injected pod carries istio-init, which adds NET_ADMIN and
+    # NET_RAW to program iptables; only 'privileged' admits that ('baseline' forbids both
+    # capabilities). With istio-cni the redirect is set up by the node plugin, the sidecar runs
+    # non-root with all capabilities dropped, and our pods set seccomp RuntimeDefault at pod level,
+    # so 'restricted' holds. 'restricted' is always audited and warned, so drift shows up.
+    level = "restricted" if args.istio_cni else "privileged"
+    return {
+        "istio-injection": "enabled",
+        "pod-security.kubernetes.io/enforce": level,
+        "pod-security.kubernetes.io/audit": "restricted",
+        "pod-security.kubernetes.io/warn": "restricted",
+    }
+
+
+class ZeroTrust(pulumi.ComponentResource):
+    namespace: k8s.core.v1.Namespace
+    default_deny: k8s.networking.v1.NetworkPolicy
+    """Exists before any workload pod: no pod of the namespace ever runs unprotected."""
+
+    def __init__(self, name: str, args: ZeroTrustArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(f"{TOKEN}:ZeroTrust", name, None, opts)
+        ns = args.apps.namespace
+        self.namespace = k8s.core.v1.Namespace(
+            f"{name}-ns",
+            metadata={"name": ns, "labels": namespace_labels(args)},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
+        )
+        in_ns = pulumi.ResourceOptions(parent=self, depends_on=[self.namespace])
+        policies = {}
+        for manifest in network_policies(args):
+            policies[manifest["metadata"]["name"]] = k8s.networking.v1.NetworkPolicy(
+                f"{name}-np-{manifest['metadata']['name']}", metadata=manifest["metadata"], spec=manifest["spec"], opts=in_ns
+            )
+        self.default_deny = policies["default-deny"]
+        k8s.apiextensions.CustomResource(
+            f"{name}-mtls-strict",
+            api_version="security.istio.io/v1",
+            kind="PeerAuthentication",
+            metadata={"name": "default", "namespace": ns},
+            spec={"mtls": {"mode": "STRICT"}},
+            opts=in_ns,
+        )
+        for manifest in authorization_policies(args):
+            k8s.apiextensions.CustomResource(
+                f"{name}-authz-{manifest['metadata']['name']}",
+                api_version=manifest["apiVersion"],
+                kind=manifest["kind"],
+                metadata=manifest["metadata"],
+                spec=manifest["spec"],
+                opts=in_ns,
+            )
+        self.register_outputs({"namespace": ns, "networkPolicies": sorted(policies)})
