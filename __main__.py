@@ -2,9 +2,14 @@
 
 Install order (every arrow is a resource dependency; tests/test_main.py checks each on the graph):
 
-    cluster ─▶ Calico (Installation Ready) ─▶ Istio base ─▶ [istio-cni] ─▶ istiod ─▶ ingress gateway
-                                                                        ├─▶ ZeroTrust (namespace, deny-all, allows)
-                                                                        └─▶ SampleApps (after ZeroTrust's deny-all)
+    cluster ─▶ Calico (Installation Ready) ─┬─▶ Istio base ─▶ [istio-cni] ─▶ istiod ─▶ ingress gateway
+                                            │                                    ├─▶ ZeroTrust (namespace, deny-all, allows)
+                                            │                                    └─▶ SampleApps (after ZeroTrust's deny-all)
+                                            └─▶ cert-manager ─▶ CA issuer ─▶ GatewayTls ─▶ SampleApps' HTTPS Gateway
+                                                              └─▶ (istio.ca: cert-manager only) istio-csr ─▶ istiod
+
+cert-manager runs beside Istio, off the critical path, unless istio.ca is cert-manager: then istiod
+must wait for the CA issuer and istio-csr.
 
 Settings are read and validated first (components/settings.py): a bad stack value stops the program
 with one clean message before any resource is registered.
@@ -12,8 +17,11 @@ with one clean message before any resource is registered.
 
 import pulumi
 
+from components import cert_manager as cm
 from components.calico import Calico, CalicoArgs
-from components.istio import GATEWAY_SELECTOR, GATEWAY_SERVICE_ACCOUNT, Istio, IstioArgs
+from components.cert_manager import CertManager, CertManagerArgs
+from components.gateway_tls import GatewayTls, GatewayTlsArgs
+from components.istio import GATEWAY_SELECTOR, GATEWAY_SERVICE_ACCOUNT, ExternalCa, Istio, IstioArgs
 from components.sample_apps import SampleApps, SampleAppsArgs
 from components.settings import load
 from components.zero_trust import ZeroTrust, ZeroTrustArgs
@@ -62,6 +70,20 @@ calico = Calico(
     opts=on_cluster,
 )
 
+cert_manager = None
+if s.cert_manager.enabled:
+    cert_manager = CertManager(
+        "cert-manager",
+        CertManagerArgs(
+            version=s.cert_manager.version,
+            acme=s.cert_manager.acme,
+            # Edge: Calico ready → cert-manager. Its pods need pod networking; nothing else.
+            after=[calico.ready],
+        ),
+        opts=on_cluster,
+    )
+mesh_ca = s.istio.ca == "cert-manager" and cert_manager is not None
+
 istio = Istio(
     "istio",
     IstioArgs(
@@ -73,12 +95,37 @@ istio = Istio(
         https_node_port=s.cluster.kind.https_node_port,
         istiod_replicas=s.istio.istiod_replicas,
         gateway_replicas=s.istio.gateway_replicas,
+        external_ca=ExternalCa(
+            issuer=cm.CA_ISSUER,
+            chart_version=s.cert_manager.istio_csr_version,
+            namespace=cm.NAMESPACE,
+            root_ca_secret=cm.CA_SECRET,
+        )
+        if mesh_ca
+        else None,
         # Edge: Calico ready → Istio. Istio's pods need a working pod network, and istio-cni
         # chains onto Calico's CNI config.
-        after=[calico.ready],
+        # Edge (istio.ca: cert-manager only): CA issuer ready → Istio. istio-csr signs with it
+        # before istiod may start.
+        after=[calico.ready, *([cert_manager.ca_issuer] if mesh_ca and cert_manager else [])],
     ),
     opts=on_cluster,
 )
+
+gateway_tls = None
+if cert_manager is not None:
+    gateway_tls = GatewayTls(
+        "gateway-tls",
+        GatewayTlsArgs(
+            namespace=s.istio.gateway_namespace,
+            hosts=s.apps.hosts,
+            issuer=s.cert_manager.gateway_issuer,
+            # Edges: the gateway's namespace → its certificate (the gateway reads secrets only
+            # from there); the chosen issuer ready → the certificate can be signed.
+            after=[istio.gateway_ns, cert_manager.issuers[s.cert_manager.gateway_issuer]],
+        ),
+        opts=on_cluster,
+    )
 
 if s.apps.enabled:
     zero_trust = ZeroTrust(
@@ -100,10 +147,13 @@ if s.apps.enabled:
         SampleAppsArgs(
             apps=s.apps,
             gateway_labels=GATEWAY_SELECTOR,
+            tls_secret=gateway_tls.secret_name if gateway_tls else None,
+            https_redirect=s.cert_manager.https_redirect,
             # Edges: istiod ready → workloads (sidecars are injected at pod creation, so a pod
             # created earlier runs without one and fails STRICT mTLS); default deny → workloads
             # (no pod of the namespace ever runs unprotected); gateway → routes (the Gateway
-            # object selects its pods).
+            # object selects its pods). The HTTPS server waits for the gateway certificate through
+            # tls_secret (a data edge), so cert-manager never delays the workloads.
             after=[istio.istiod, istio.gateway, zero_trust.default_deny],
         ),
         opts=on_cluster,
@@ -125,3 +175,13 @@ if s.cluster.provider == "kind":
                 header = "" if host == "localhost" else f"-H 'Host: {host}' "
                 curls.append(f"curl -s {header}{base_url}{path}   # {svc.name}: {answer}")
         pulumi.export("curl", curls)
+        if gateway_tls is not None and s.cert_manager.gateway_issuer == cm.CA_ISSUER:
+            https_url = f"https://{host}:{s.cluster.kind.https_host_port}"
+            pulumi.export("httpsUrl", https_url)
+            pulumi.export(
+                "curlHttps",
+                [
+                    f"kubectl -n {cm.NAMESPACE} get secret {cm.CA_SECRET} -o jsonpath='{{.data.ca\\.crt}}' | base64 -d > mesh-platform-ca.crt",
+                    f"curl -s --cacert mesh-platform-ca.crt {https_url}/v1",
+                ],
+            )

@@ -18,7 +18,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import TOKEN
-from components.settings import ISTIO_REPO
+from components.settings import ISTIO_REPO, JETSTACK_REPO
 
 SYSTEM_NAMESPACE = "istio-system"
 #: Release name of the gateway chart; it becomes the pods' ``app``/``istio`` labels.
@@ -31,10 +31,35 @@ ISTIOD_SELECTOR = {"app": "istiod"}
 
 @dataclass(frozen=True)
 class ExternalCa:
-    """istio-csr in place of istiod's CA."""
+    """cert-manager's istio-csr signs workload certificates in place of istiod's own CA."""
 
-    address: str
-    root_ca_configmap: str = "istio-ca-root-cert"
+    issuer: str
+    """ClusterIssuer that signs mesh certificates."""
+    chart_version: str
+    namespace: str
+    """cert-manager's namespace: istio-csr runs there and mounts the root CA secret from it."""
+    root_ca_secret: str
+
+    @property
+    def address(self) -> str:
+        return f"cert-manager-istio-csr.{self.namespace}.svc:443"
+
+
+def istio_csr_values(ca: ExternalCa) -> dict:
+    mount = "/var/run/secrets/mesh-platform-ca"
+    return {
+        "app": {
+            "certmanager": {
+                "namespace": SYSTEM_NAMESPACE,
+                "issuer": {"name": ca.issuer, "kind": "ClusterIssuer", "group": "cert-manager.io"},
+            },
+            # Pin the root that workloads trust to the stack's CA, not to whatever signed istio-csr.
+            "tls": {"rootCAFile": f"{mount}/ca.crt", "trustDomain": "cluster.local"},
+            "istio": {"namespace": SYSTEM_NAMESPACE},
+        },
+        "volumes": [{"name": "root-ca", "secret": {"secretName": ca.root_ca_secret}}],
+        "volumeMounts": [{"name": "root-ca", "mountPath": mount, "readOnly": True}],
+    }
 
 
 @dataclass(frozen=True)
@@ -101,19 +126,29 @@ class Istio(pulumi.ComponentResource):
     """Created once istiod is available: the gate for Istio config and injected workloads."""
     gateway: k8s.helm.v3.Release
     gateway_namespace: str
+    gateway_ns: k8s.core.v1.Namespace
+    """The gateway's namespace: where its TLS secrets must live."""
 
     def __init__(self, name: str, args: IstioArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(f"{TOKEN}:Istio", name, None, opts)
         after = list(args.after)
         self.gateway_namespace = args.gateway_namespace
 
-        def release(chart: str, release_name: str, namespace: str, values: dict, deps: list) -> k8s.helm.v3.Release:
+        def release(
+            chart: str,
+            release_name: str,
+            namespace: str,
+            values: dict,
+            deps: list,
+            version: str = args.version,
+            repo: str = ISTIO_REPO,
+        ) -> k8s.helm.v3.Release:
             return k8s.helm.v3.Release(
                 f"{name}-{chart}",
                 name=release_name,
                 chart=chart,
-                version=args.version,
-                repository_opts={"repo": ISTIO_REPO},
+                version=version,
+                repository_opts={"repo": repo},
                 namespace=namespace,
                 values=values,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=after + deps),
@@ -137,11 +172,24 @@ class Istio(pulumi.ComponentResource):
             [system_ns],
         )
         istiod_deps: list = [base]
+        if args.external_ca:
+            # istio-csr must answer before istiod starts: istiod takes its serving certificate from
+            # it, and sidecars ask it for theirs. Its CertificateRequests live in istio-system.
+            istio_csr = release(
+                "cert-manager-istio-csr",
+                "cert-manager-istio-csr",
+                args.external_ca.namespace,
+                istio_csr_values(args.external_ca),
+                [system_ns],
+                version=args.external_ca.chart_version,
+                repo=JETSTACK_REPO,
+            )
+            istiod_deps.append(istio_csr)
         if args.cni:
             cni = release("cni", "istio-cni", SYSTEM_NAMESPACE, {}, [base])
             istiod_deps.append(cni)
         self.istiod = release("istiod", "istiod", SYSTEM_NAMESPACE, istiod_values(args), istiod_deps)
-        gateway_ns = k8s.core.v1.Namespace(
+        self.gateway_ns = gateway_ns = k8s.core.v1.Namespace(
             f"{name}-gateway-ns",
             metadata={
                 "name": args.gateway_namespace,

@@ -1,0 +1,118 @@
+"""cert-manager and the CA chain the stack owns.
+
+cert-manager comes from ``pulumi_kubernetes_cert_manager.CertManager`` (the jetstack chart as a Helm
+v3 release, awaited, CRDs installed). Then the chain:
+
+    ClusterIssuer mesh-platform-selfsigned ─signs─▶ Certificate mesh-platform-ca (isCA, key in a
+    Secret in cert-manager's namespace) ─backs─▶ ClusterIssuer mesh-platform-ca ─signs─▶ everything else
+
+and, optionally, an ACME ClusterIssuer for cloud stacks. Issuers and the CA certificate carry
+``pulumi.com/waitFor: condition=Ready``, so ``CertManager.ca_issuer`` exists only once it can sign.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_kubernetes_cert_manager as certmanager
+
+from components import TOKEN
+from components.settings import ACME_ISSUER, CA_ISSUER, JETSTACK_REPO, SELFSIGNED_ISSUER, AcmeSettings
+
+NAMESPACE = "cert-manager"
+#: Secret (in NAMESPACE) holding the CA's certificate and key.
+CA_SECRET = "mesh-platform-ca"
+READY = {"pulumi.com/waitFor": "condition=Ready"}
+
+
+@dataclass(frozen=True)
+class CertManagerArgs:
+    version: str
+    acme: AcmeSettings | None = None
+    after: Sequence[pulumi.Resource] = field(default_factory=tuple)
+
+
+def issuer_ref(name: str) -> dict:
+    return {"name": name, "kind": "ClusterIssuer", "group": "cert-manager.io"}
+
+
+class CertManager(pulumi.ComponentResource):
+    ca_issuer: k8s.apiextensions.CustomResource
+    """The CA ClusterIssuer, created once Ready: it can sign."""
+    issuers: dict[str, k8s.apiextensions.CustomResource]
+
+    def __init__(self, name: str, args: CertManagerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(f"{TOKEN}:CertManager", name, None, opts)
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-ns",
+            metadata={"name": NAMESPACE, "labels": {"pod-security.kubernetes.io/enforce": "restricted"}},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
+        )
+        install = certmanager.CertManager(
+            f"{name}-install",
+            install_crds=True,
+            cluster_resource_namespace=NAMESPACE,
+            helm_options=certmanager.ReleaseArgs(
+                name="cert-manager",
+                chart="cert-manager",
+                version=args.version,
+                namespace=NAMESPACE,
+                repository_opts=certmanager.RepositoryOptsArgs(repo=JETSTACK_REPO),
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace]),
+        )
+        after_install = pulumi.ResourceOptions(parent=self, depends_on=[install])
+        selfsigned = k8s.apiextensions.CustomResource(
+            f"{name}-selfsigned",
+            api_version="cert-manager.io/v1",
+            kind="ClusterIssuer",
+            metadata={"name": SELFSIGNED_ISSUER, "annotations": READY},
+            spec={"selfSigned": {}},
+            opts=after_install,
+        )
+        ca_cert = k8s.apiextensions.CustomResource(
+            f"{name}-ca-cert",
+            api_version="cert-manager.io/v1",
+            kind="Certificate",
+            metadata={"name": CA_SECRET, "namespace": NAMESPACE, "annotations": READY},
+            spec={
+                "isCA": True,
+                "commonName": "mesh-platform CA",
+                "secretName": CA_SECRET,
+                "duration": "8760h",
+                "renewBefore": "720h",
+                "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
+                "issuerRef": issuer_ref(SELFSIGNED_ISSUER),
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[selfsigned]),
+        )
+        self.ca_issuer = k8s.apiextensions.CustomResource(
+            f"{name}-ca-issuer",
+            api_version="cert-manager.io/v1",
+            kind="ClusterIssuer",
+            metadata={"name": CA_ISSUER, "annotations": READY},
+            spec={"ca": {"secretName": CA_SECRET}},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[ca_cert]),
+        )
+        self.issuers = {CA_ISSUER: self.ca_issuer}
+        if args.acme:
+            self.issuers[ACME_ISSUER] = k8s.apiextensions.CustomResource(
+                f"{name}-acme-issuer",
+                api_version="cert-manager.io/v1",
+                kind="ClusterIssuer",
+                metadata={"name": ACME_ISSUER, "annotations": READY},
+                spec={
+                    "acme": {
+                        "email": args.acme.email,
+                        "server": args.acme.server,
+                        "privateKeySecretRef": {"name": f"{ACME_ISSUER}-account"},
+                        # HTTP-01 answered through Istio's ingress (its Kubernetes Ingress class).
+                        "solvers": [{"http01": {"ingress": {"ingressClassName": "istio"}}}],
+                    }
+                },
+                opts=after_install,
+            )
+        self.register_outputs({"caIssuer": CA_ISSUER, "caSecret": f"{NAMESPACE}/{CA_SECRET}"})

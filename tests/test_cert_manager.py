@@ -1,0 +1,127 @@
+"""CertManager: pinned install through pulumi_kubernetes_cert_manager, the issuer chain, ordering, validation."""
+
+from __future__ import annotations
+
+import pulumi
+import pytest
+from conftest import graph, objects, one, run_config
+
+from components.settings import CERT_MANAGER_VERSION, ISTIO_CSR_VERSION, JETSTACK_REPO, parse
+
+RELEASE = "kubernetes:helm.sh/v3:Release"
+
+
+def test_installed_with_the_component_pinned_and_crds(stack) -> None:
+    install = one(stack("dev"), "kubernetes-cert-manager:index:CertManager")
+    assert install.inputs["installCRDs"] is True
+    helm = install.inputs["helmOptions"]
+    assert helm["version"] == CERT_MANAGER_VERSION and helm["repositoryOpts"] == {"repo": JETSTACK_REPO}
+    assert helm["namespace"] == "cert-manager"
+
+
+def test_issuer_chain(stack) -> None:
+    rec = stack("dev")
+    issuers = {i["metadata"]["name"]: i["spec"] for i in objects(rec, "ClusterIssuer")}
+    assert issuers == {
+        "mesh-platform-selfsigned": {"selfSigned": {}},
+        "mesh-platform-ca": {"ca": {"secretName": "mesh-platform-ca"}},
+    }
+    ca = next(c for c in objects(rec, "Certificate") if c["metadata"]["name"] == "mesh-platform-ca")
+    assert ca["metadata"]["namespace"] == "cert-manager"
+    assert ca["spec"]["isCA"] is True and ca["spec"]["secretName"] == "mesh-platform-ca"
+    assert ca["spec"]["issuerRef"]["name"] == "mesh-platform-selfsigned"
+    # Each link waits for the one before it, and is itself awaited until Ready.
+    sel, cert, ca_issuer = (
+        one(rec, t, n)
+        for t, n in [
+            ("kubernetes:cert-manager.io/v1:ClusterIssuer", "cert-manager-selfsigned"),
+            ("kubernetes:cert-manager.io/v1:Certificate", "cert-manager-ca-cert"),
+            ("kubernetes:cert-manager.io/v1:ClusterIssuer", "cert-manager-ca-issuer"),
+        ]
+    )
+    assert sel.urn in cert.dependencies and cert.urn in ca_issuer.dependencies
+    for r in (sel, cert, ca_issuer):
+        assert r.inputs["metadata"]["annotations"]["pulumi.com/waitFor"] == "condition=Ready"
+
+
+def test_acme_issuer_from_config() -> None:
+    rec = run_config(certManager={"acme": {"email": "ops@example.com"}, "gatewayIssuer": "mesh-platform-acme"})
+    acme = next(i for i in objects(rec, "ClusterIssuer") if i["metadata"]["name"] == "mesh-platform-acme")
+    assert acme["spec"]["acme"]["email"] == "ops@example.com"
+    assert acme["spec"]["acme"]["server"].startswith("https://acme-staging-v02.api.letsencrypt.org")
+    gw_cert = next(c for c in objects(rec, "Certificate") if c["metadata"]["name"] == "gateway-tls")
+    assert gw_cert["spec"]["issuerRef"]["name"] == "mesh-platform-acme"
+
+
+def test_cert_manager_is_off_the_critical_path_by_default(stack) -> None:
+    rec = stack("dev")
+    g = graph(rec)
+    install = one(rec, "kubernetes-cert-manager:index:CertManager").urn
+    ready = one(rec, "kubernetes:operator.tigera.io/v1:Installation").urn
+    assert g.waits_for(install, ready), "cert-manager must wait for Calico"
+    for name in ("istio-base", "istio-istiod", "istio-gateway"):
+        assert not g.waits_for(one(rec, RELEASE, name).urn, install), f"{name} waits for cert-manager"
+    for d in rec.by_type("kubernetes:apps/v1:Deployment"):
+        assert not g.waits_for(d.urn, install), f"{d.urn} waits for cert-manager"
+    assert not [r for r in rec.by_type(RELEASE) if r.inputs["chart"] == "cert-manager-istio-csr"]
+
+
+def test_istio_ca_cert_manager_puts_istio_csr_before_istiod() -> None:
+    rec = run_config(istio={"ca": "cert-manager"})
+    g = graph(rec)
+    csr = one(rec, RELEASE, "istio-cert-manager-istio-csr")
+    assert csr.inputs["version"] == ISTIO_CSR_VERSION and csr.inputs["namespace"] == "cert-manager"
+    assert csr.inputs["values"]["app"]["certmanager"]["issuer"] == {
+        "name": "mesh-platform-ca",
+        "kind": "ClusterIssuer",
+        "group": "cert-manager.io",
+    }
+    assert csr.inputs["values"]["volumes"] == [{"name": "root-ca", "secret": {"secretName": "mesh-platform-ca"}}]
+    istiod = one(rec, RELEASE, "istio-istiod")
+    ca_issuer = one(rec, "kubernetes:cert-manager.io/v1:ClusterIssuer", "cert-manager-ca-issuer").urn
+    assert csr.urn in istiod.dependencies and ca_issuer in istiod.dependencies
+    assert g.waits_for(csr.urn, ca_issuer)
+    values = istiod.inputs["values"]
+    assert values["pilot"]["env"] == {"ENABLE_CA_SERVER": "false"}
+    assert values["global"]["caAddress"] == "cert-manager-istio-csr.cert-manager.svc:443"
+
+
+def test_disabled_leaves_no_trace() -> None:
+    rec = run_config(certManager={"enabled": False})
+    assert not [r for r in rec.resources if "cert-manager" in r.type or "CertManager" in r.type or "GatewayTls" in r.type]
+    (gw,) = objects(rec, "Gateway")
+    assert [s["port"]["number"] for s in gw["spec"]["servers"]] == [80]
+
+
+BAD = [
+    (
+        "unknown issuer",
+        {"certManager": {"gatewayIssuer": "letsencrypt"}},
+        "mesh-platform:certManager.gatewayIssuer: Input should be 'mesh-platform-ca' or 'mesh-platform-acme'",
+    ),
+    ("acme without email", {"certManager": {"acme": {"server": "https://acme.example/dir"}}}, "an ACME issuer needs acme.email"),
+    (
+        "acme issuer unset",
+        {"certManager": {"gatewayIssuer": "mesh-platform-acme"}},
+        "gatewayIssuer mesh-platform-acme needs certManager.acme",
+    ),
+    ("bad email", {"certManager": {"acme": {"email": "ops"}}}, "mesh-platform:certManager.acme.email: must be an e-mail address"),
+    (
+        "acme over http",
+        {"certManager": {"acme": {"email": "a@b.io", "server": "http://x"}}},
+        "mesh-platform:certManager.acme.server: must be an https:// URL",
+    ),
+    ("bad hostname", {"apps": {"hosts": ["bad_host.example.com"]}}, "mesh-platform:apps.hosts[0]: must be a lower-case DNS name"),
+    (
+        "mesh CA without cert-manager",
+        {"istio": {"ca": "cert-manager"}, "certManager": {"enabled": False}},
+        "istio.ca 'cert-manager' needs certManager.enabled true",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "raw", "message"), BAD, ids=[b[0] for b in BAD])
+def test_invalid_tls_config_is_rejected(case, raw, message) -> None:
+    with pytest.raises(pulumi.RunError) as err:
+        parse(raw, "dev")
+    assert message in str(err.value), str(err.value)
