@@ -49,3 +49,16 @@ def one(recording: engine.Recording, type_: str, name: str | None = None) -> eng
 
 def objects(recording: engine.Recording, kind: str) -> list[dict]:
     return [m for m in recording.manifests() if m.get("kind") == kind]
+
+
+@cache
+def _verified(name: str):
+    from tools.verify.pipeline import verify_stack
+
+    return verify_stack(name)
+
+
+@pytest.fixture(scope="session")
+def verified():
+    """``verified("dev")``: tools.verify's Result for a stack, computed once."""
+    return _verified

@@ -1,0 +1,67 @@
+"""python -m tools.verify: formats, exit status, manifests mode."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+from verify_cases import DENY_ALL, SEED_DENY_ALL, allow, netpol, shop
+
+from tools.verify.__main__ import main
+from tools.verify.report import COMMENT_MARKER
+
+
+def _write(tmp_path: Path, objs) -> Path:
+    f = tmp_path / "m.yaml"
+    f.write_text(yaml.safe_dump_all(objs))
+    return f
+
+
+def test_stack_json_has_the_documented_shape(capsys) -> None:
+    assert main(["--stack", "dev", "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["ok"] is True and out["violations"] == []
+    assert {"src": "demo/client", "dst": "demo/my-service", "port": "5000", "layer": "combined"} in out["flows"]
+    assert {"host": "localhost", "path": "/v1", "service": "demo/my-service", "subset": "v1", "weight": 100} in out["routes"]
+
+
+def test_markdown_has_the_comment_marker_and_a_mermaid_diagram(capsys) -> None:
+    assert main(["--stack", "dev", "--format", "markdown"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(COMMENT_MARKER)
+    assert "```mermaid\nflowchart LR" in out and 'gw_localhost -->|"/v1"| demo_my_service' in out
+
+
+def test_manifests_mode_fails_on_the_seed_and_passes_when_done_right(tmp_path: Path, capsys) -> None:
+    assert main(["--manifests", str(_write(tmp_path, shop(netpol("shop", "deny-all", SEED_DENY_ALL))))]) == 1
+    assert "[admits-all] NetworkPolicy shop/deny-all" in capsys.readouterr().out
+    good = shop(netpol("shop", "deny-all", DENY_ALL), *allow("shop", "frontend", "api", 8080))
+    assert main(["--manifests", str(_write(tmp_path, good)), "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [f for f in out["flows"] if f["layer"] == "cni"] == [
+        {"src": "shop/frontend", "dst": "shop/api", "port": "8080", "layer": "cni"}
+    ]
+
+
+def test_bad_stack_is_exit_2_with_the_clean_message(tmp_path: Path, capsys) -> None:
+    f = tmp_path / "Pulumi.bad.yaml"
+    f.write_text("config:\n  mesh-platform:istio:\n    version: latest\n")
+    assert main(["--config-file", str(f)]) == 2
+    assert "mesh-platform:istio.version: must be an exact version" in capsys.readouterr().err
+
+
+def test_base_ref_head_reports_no_change_on_a_clean_tree(capsys) -> None:
+    import subprocess
+
+    from tools.engine import ROOT
+
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--", "stacks", "components", "__main__.py"], cwd=ROOT, capture_output=True, text=True
+    ).stdout
+    assert main(["--stack", "lab", "--base-ref", "HEAD", "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    if not dirty:
+        assert out["diff"] == {"routes": [], "flows": []}
+    else:
+        assert set(out["diff"]) == {"routes", "flows"}

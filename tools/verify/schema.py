@@ -1,0 +1,170 @@
+"""Schema validation: every object against its API's schema, unknown fields being errors.
+
+- Kubernetes core/built-in APIs: ``kubernetes-validate`` (the OpenAPI schemas of each Kubernetes
+  release), strict mode, at the stack's Kubernetes version.
+- Istio and cert-manager: the ``cloudcoil.models.*`` packages, pydantic models generated from those
+  projects' CRD schemas. The models ignore unknown keys, so ``_unknown_keys`` walks the model tree
+  and reports any key the schema does not define.
+- Calico's operator API (``operator.tigera.io/v1``): no maintained package carries its schema, so
+  ``CALICO_SCHEMAS`` below is written by hand for the fields this project uses (strict).
+"""
+
+from __future__ import annotations
+
+import importlib
+import types
+import typing
+from collections.abc import Iterable
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import pydantic
+
+from tools.verify import Violation, ref
+
+#: apiVersion → importable cloudcoil module holding its models.
+_CRD_MODULES = {
+    "networking.istio.io/v1": "cloudcoil.models.istio.networking.v1",
+    "security.istio.io/v1": "cloudcoil.models.istio.security.v1",
+    "telemetry.istio.io/v1": "cloudcoil.models.istio.telemetry.v1",
+    "cert-manager.io/v1": "cloudcoil.models.cert_manager.v1",
+}
+
+_STR = {"type": "string"}
+_POOL = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["cidr"],
+    "properties": {
+        "name": _STR,
+        "cidr": _STR,
+        "encapsulation": {"enum": ["IPIP", "IPIPCrossSubnet", "VXLAN", "VXLANCrossSubnet", "None"]},
+        "natOutgoing": {"enum": ["Enabled", "Disabled"]},
+        "nodeSelector": _STR,
+        "blockSize": {"type": "integer", "minimum": 20, "maximum": 32},
+    },
+}
+_INSTALLATION_SPEC = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "kubernetesProvider": {"enum": ["", "EKS", "GKE", "AKS", "OpenShift", "DockerEnterprise", "RKE2", "TKG"]},
+        "cni": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"type": {"enum": ["Calico", "GKE", "AmazonVPC", "AzureVNET"]}, "ipam": {"type": "object"}},
+        },
+        "calicoNetwork": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {"bgp": {"enum": ["Enabled", "Disabled"]}, "ipPools": {"type": "array", "items": _POOL}},
+        },
+        "nodeMetricsPort": {"type": "integer", "minimum": 1, "maximum": 65535},
+        "typhaMetricsPort": {"type": "integer", "minimum": 1, "maximum": 65535},
+    },
+}
+#: Hand-written (no package carries them): the operator.tigera.io/v1 kinds this project creates.
+CALICO_SCHEMAS: dict[str, dict[str, Any]] = {
+    kind: {
+        "type": "object",
+        "required": ["apiVersion", "kind", "metadata"],
+        "additionalProperties": False,
+        "properties": {
+            "apiVersion": {"const": "operator.tigera.io/v1"},
+            "kind": {"const": kind},
+            "metadata": {"type": "object", "required": ["name"], "properties": {"name": {"const": "default"}}},
+            "spec": spec,
+        },
+    }
+    for kind, spec in {
+        "Installation": _INSTALLATION_SPEC,
+        "Goldmane": {"type": "object", "additionalProperties": False, "properties": {}},
+        "Whisker": {"type": "object", "additionalProperties": False, "properties": {}},
+    }.items()
+}
+
+
+def _model_types(annotation: Any) -> list[type[pydantic.BaseModel]]:
+    """The pydantic models an annotation can hold (through Optional, list, Union)."""
+    out: list[type[pydantic.BaseModel]] = []
+    if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
+        return [annotation]
+    for arg in typing.get_args(annotation):
+        out.extend(_model_types(arg))
+    if isinstance(annotation, types.UnionType):
+        for arg in annotation.__args__:
+            out.extend(_model_types(arg))
+    return out
+
+
+def _unknown_keys(model: type[pydantic.BaseModel], data: Any, path: str) -> Iterable[str]:
+    if isinstance(data, list):
+        for i, item in enumerate(data):
+            yield from _unknown_keys(model, item, f"{path}[{i}]")
+        return
+    if issubclass(model, pydantic.RootModel):
+        # A oneOf in the CRD schema: the data must fit one member; report against the closest one.
+        members = _model_types(model.model_fields["root"].annotation)
+        if members:
+            yield from min((list(_unknown_keys(m, data, path)) for m in members), key=len)
+        return
+    if not isinstance(data, dict) or model.model_config.get("extra") == "allow" or not model.model_fields:
+        return
+    by_key = {}
+    for name, f in model.model_fields.items():
+        by_key[f.alias or name] = f
+        by_key[name] = f
+    for key, value in data.items():
+        f = by_key.get(key)
+        if f is None:
+            yield f"{path}.{key}".lstrip(".")
+            continue
+        nested = _model_types(f.annotation)
+        if nested:
+            # A union (e.g. AuthorizationPolicy's selector/targetRef variants): the best-fitting member.
+            yield from min((list(_unknown_keys(m, value, f"{path}.{key}")) for m in nested), key=len)
+
+
+def _crd_model(api_version: str, kind: str) -> type[pydantic.BaseModel] | None:
+    module = _CRD_MODULES.get(api_version)
+    if module is None:
+        return None
+    return getattr(importlib.import_module(module), kind, None)
+
+
+def check(objects: list[dict[str, Any]], kubernetes_version: str) -> list[Violation]:
+    out: list[Violation] = []
+    for obj in objects:
+        api, kind, where = obj.get("apiVersion", ""), obj.get("kind", ""), ref(obj)
+        if api == "operator.tigera.io/v1":
+            schema = CALICO_SCHEMAS.get(kind)
+            if schema is None:
+                out.append(Violation("schema", where, f"no schema for {api} {kind}"))
+                continue
+            for err in jsonschema.Draft202012Validator(schema).iter_errors(obj):
+                at = ".".join(str(p) for p in err.absolute_path) or "(root)"
+                out.append(Violation("schema", where, f"{at}: {err.message}"))
+            continue
+        group = api.split("/")[0] if "/" in api else ""
+        if "." in group and not group.endswith(".k8s.io"):
+            model = _crd_model(api, kind)
+            if model is None:
+                out.append(Violation("schema", where, f"no schema for {api} {kind}"))
+                continue
+            try:
+                model.model_validate(obj)
+            except pydantic.ValidationError as err:
+                for e in err.errors():
+                    out.append(Violation("schema", where, f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"))
+            for key in _unknown_keys(model, obj, ""):
+                out.append(Violation("schema", where, f"{key}: unknown field"))
+            continue
+        try:
+            kubernetes_validate.validate(obj, kubernetes_version, strict=True)
+        except kubernetes_validate.ValidationError as err:
+            at = ".".join(str(p) for p in err.path) or "(root)"
+            out.append(Violation("schema", where, f"{at}: {err.message}"))
+        except (kubernetes_validate.SchemaNotFoundError, kubernetes_validate.InvalidSchemaError) as err:
+            out.append(Violation("schema", where, f"no schema for {api} {kind} at Kubernetes {kubernetes_version}: {err}"))
+    return out
