@@ -84,6 +84,12 @@ def _resources(objects: list[dict[str, Any]], peers: Iterable[Peer]) -> list[dic
 
 def _run_nca(resources: list[dict[str, Any]], policies: list[dict[str, Any]]) -> str:
     from nca.nca_cli import nca_main  # heavy import: only when flows are asked for
+    from nca.Utils.NcaLogger import NcaLogger
+
+    # NCA's warnings go to the stderr it bound at import time; we read its results from a file.
+    logger = NcaLogger()
+    logger.mute()
+    logger.dont_collect_msgs()
 
     with tempfile.TemporaryDirectory(prefix="mesh-verify-") as tmp:
         res, pol, out = Path(tmp, "resources.yaml"), Path(tmp, "policies.yaml"), Path(tmp, "out.txt")

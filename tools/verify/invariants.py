@@ -181,11 +181,11 @@ def ordering(recording: Recording) -> list[Violation]:
         and (r.inputs["metadata"].get("labels") or {}).get("istio-injection") == "enabled"
     }
     for r in recording.resources:
-        if r.type.startswith("kubernetes:apps/v1:") and (r.inputs.get("metadata") or {}).get("namespace") in injected:
-            if not istiod or not any(g.waits_for(r.urn, i) for i in istiod):
-                out.append(
-                    Violation(
-                        "order", r.urn, "an injected workload can start before istiod is ready (it would run without a sidecar)"
-                    )
+        in_mesh = r.type.startswith("kubernetes:apps/v1:") and (r.inputs.get("metadata") or {}).get("namespace") in injected
+        if in_mesh and (not istiod or not any(g.waits_for(r.urn, i) for i in istiod)):
+            out.append(
+                Violation(
+                    "order", r.urn, "an injected workload can start before istiod is ready (it would run without a sidecar)"
                 )
+            )
     return out
