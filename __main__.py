@@ -46,6 +46,15 @@ if s.cluster.provider == "kind":
             ),
         ),
     )
+elif s.cluster.provider == "eks":
+    # Imported only here: pulumi_aws is large, and kind stacks never need it.
+    from components.eks_cluster import EksCluster, EksClusterArgs
+
+    assert s.cluster.eks is not None  # settings guarantee it for provider 'eks'
+    cluster = EksCluster(
+        "cluster",
+        EksClusterArgs(s.cluster_name, s.cluster.kubernetes_version, s.cluster.service_subnet, s.cluster.eks),
+    )
 else:
     from components.existing_cluster import ExistingCluster, ExistingClusterArgs
 

@@ -93,10 +93,10 @@ def _gateway_service(args: IstioArgs) -> dict:
     return {
         "type": "LoadBalancer",
         "ports": ports,
+        # An NLB from EKS's built-in service controller (no extra controller to install).
         "annotations": {
-            "service.beta.kubernetes.io/aws-load-balancer-type": "external",
-            "service.beta.kubernetes.io/aws-load-balancer-nlb-target-type": "ip",
-            "service.beta.kubernetes.io/aws-load-balancer-scheme": "internet-facing",
+            "service.beta.kubernetes.io/aws-load-balancer-type": "nlb",
+            "service.beta.kubernetes.io/aws-load-balancer-cross-zone-load-balancing-enabled": "true",
         },
     }
 
@@ -108,7 +108,16 @@ def istiod_values(args: IstioArgs) -> dict:
         # With istio-cni, istiod must stop injecting the privileged istio-init container.
         "cni": {"enabled": args.cni},
     }
-    mesh: dict = {"accessLogFile": "/dev/stdout", "defaultConfig": {"holdApplicationUntilProxyStarts": True}}
+    mesh: dict = {
+        "accessLogFile": "/dev/stdout",
+        "defaultConfig": {"holdApplicationUntilProxyStarts": True},
+        # Kubernetes Ingress objects of class "istio" (cert-manager's ACME HTTP-01 solvers) are
+        # served by our gateway, whose pods carry istio=ingress rather than the default selector.
+        "ingressClass": "istio",
+        "ingressControllerMode": "STRICT",
+        "ingressService": GATEWAY_RELEASE,
+        "ingressSelector": GATEWAY_SELECTOR["istio"],
+    }
     values: dict = {"pilot": pilot, "meshConfig": mesh, "global": {}}
     if args.tracing_zipkin:
         host, port = args.tracing_zipkin.rsplit(":", 1)

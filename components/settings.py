@@ -193,6 +193,10 @@ class EksSettings(_Settings):
     desired_nodes: Annotated[int, Field(ge=1, le=100)] = 2
     min_nodes: Annotated[int, Field(ge=1, le=100)] = 2
     max_nodes: Annotated[int, Field(ge=1, le=100)] = 4
+    nat_gateways: Literal["Single", "OnePerAz"] = "Single"
+    """NAT for the private subnets: one (cheaper) or one per AZ (survives an AZ outage)."""
+    admin_principal_arns: tuple[Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/.+$")], ...] = ()
+    """IAM roles/users granted cluster admin through EKS access entries (besides the creator)."""
     protect: bool = False
     """Protect the cluster, VPC and node group from ``pulumi destroy`` (prod)."""
 
