@@ -227,6 +227,15 @@ def read_config(path: Path) -> tuple[dict[str, str], list[str]]:
     return encoded, secret_keys
 
 
+def settings(config_file: Path, stack: str) -> Any:
+    """The validated ``components.settings.Settings`` of a stack file (pulumi.RunError if invalid)."""
+    from components.settings import parse
+
+    config, _ = read_config(config_file)
+    raw = {k.split(":", 1)[1]: json.loads(v) for k, v in config.items() if k.startswith(f"{PROJECT}:")}
+    return parse(raw, stack)
+
+
 def run(stack: str, config_file: Path | None = None, config: dict[str, str] | None = None) -> Recording:
     """Run ``__main__.py`` for ``stack`` under the mock engine; pulumi.RunError propagates."""
     if config is None:

@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pulumi
 import yaml
 
-from components.settings import Settings, parse
+from components.settings import Settings
 from tools import engine
 from tools.verify import Flow, Result, Route, Violation, connectivity, diff, intent, invariants, routing, schema
 
 DEFAULT_KUBERNETES_VERSION = "1.34"
-
-
-def stack_settings(config_file: Path, stack: str) -> Settings:
-    config, _ = engine.read_config(config_file)
-    raw = {k.split(":", 1)[1]: json.loads(v) for k, v in config.items() if k.startswith(f"{engine.PROJECT}:")}
-    return parse(raw, stack)
 
 
 def _traffic(objects: list[dict[str, Any]], settings: Settings | None) -> tuple[list[Flow], list[Route], list[Violation]]:
@@ -36,7 +29,7 @@ def _traffic(objects: list[dict[str, Any]], settings: Settings | None) -> tuple[
 
 def verify_stack(stack: str, config_file: Path | None = None, base_ref: str | None = None) -> Result:
     config_file = config_file or engine.stack_file(stack)
-    settings = stack_settings(config_file, stack)  # raises pulumi.RunError with the clean message
+    settings = engine.settings(config_file, stack)  # raises pulumi.RunError with the clean message
     recording = engine.run(stack, config_file=config_file)
     objects = recording.manifests()
     result = Result(source=f"stack {stack}", checked=len(objects))
