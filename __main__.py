@@ -7,6 +7,7 @@ Install order (every arrow is a resource dependency; tests/test_main.py checks e
                                             │                                    └─▶ SampleApps (after ZeroTrust's deny-all)
                                             └─▶ cert-manager ─▶ CA issuer ─▶ GatewayTls ─▶ SampleApps' HTTPS Gateway
                                                               └─▶ (istio.ca: cert-manager only) istio-csr ─▶ istiod
+    istiod ─▶ Observability (Prometheus, Kiali, Jaeger, Telemetry), beside the workloads, not before them
 
 cert-manager runs beside Istio, off the critical path, unless istio.ca is cert-manager: then istiod
 must wait for the CA issuer and istio-csr.
@@ -18,13 +19,15 @@ with one clean message before any resource is registered.
 import pulumi
 
 from components import cert_manager as cm
+from components import observability as obs
 from components.calico import Calico, CalicoArgs
 from components.cert_manager import CertManager, CertManagerArgs
 from components.gateway_tls import GatewayTls, GatewayTlsArgs
 from components.istio import GATEWAY_SELECTOR, GATEWAY_SERVICE_ACCOUNT, ExternalCa, Istio, IstioArgs
+from components.observability import Observability, ObservabilityArgs
 from components.sample_apps import SampleApps, SampleAppsArgs
 from components.settings import load
-from components.zero_trust import ZeroTrust, ZeroTrustArgs
+from components.zero_trust import Endpoint, ZeroTrust, ZeroTrustArgs
 
 settings = load()
 s = settings
@@ -75,6 +78,8 @@ calico = Calico(
         pod_subnet=s.cluster.pod_subnet,
         encapsulation=s.calico.encapsulation,
         ready_timeout_minutes=s.calico.ready_timeout_minutes,
+        flow_visibility=s.observability.enabled and s.observability.calico_flows,
+        metrics=s.observability.enabled,
     ),
     opts=on_cluster,
 )
@@ -103,6 +108,7 @@ istio = Istio(
         http_node_port=s.cluster.kind.http_node_port,
         https_node_port=s.cluster.kind.https_node_port,
         istiod_replicas=s.istio.istiod_replicas,
+        tracing=(obs.TRACING_PROVIDER, obs.tracing_address(s.observability.namespace)) if s.observability.enabled else None,
         gateway_replicas=s.istio.gateway_replicas,
         external_ca=ExternalCa(
             issuer=cm.CA_ISSUER,
@@ -145,6 +151,12 @@ if s.apps.enabled:
             gateway_namespace=s.istio.gateway_namespace,
             gateway_labels=GATEWAY_SELECTOR,
             gateway_service_account=GATEWAY_SERVICE_ACCOUNT,
+            scraper=Endpoint(s.observability.namespace, obs.PROMETHEUS_LABELS, obs.SIDECAR_METRICS_PORTS)
+            if s.observability.enabled
+            else None,
+            tracing=Endpoint(s.observability.namespace, obs.JAEGER_LABELS, (obs.OTLP_GRPC_PORT,))
+            if s.observability.enabled
+            else None,
             # Edge: istiod ready → ZeroTrust. Istio's validating webhook needs istiod's endpoints
             # before PeerAuthentication/AuthorizationPolicy can be created (istio#38930).
             after=[istio.istiod],
@@ -167,6 +179,33 @@ if s.apps.enabled:
         ),
         opts=on_cluster,
     )
+
+if s.observability.enabled:
+    Observability(
+        "observability",
+        ObservabilityArgs(
+            namespace=s.observability.namespace,
+            prometheus_version=s.observability.prometheus_version,
+            kiali_version=s.observability.kiali_version,
+            tracing_sampling=s.observability.tracing_sampling,
+            workload_namespaces=(s.apps.namespace,) if s.apps.enabled else (),
+            gateway_namespace=s.istio.gateway_namespace,
+            node_cidrs=s.node_cidrs,
+            # Edge: istiod ready → observability. The Telemetry object needs Istio's webhook and
+            # Kiali reads istiod. No workload waits for observability.
+            after=[istio.istiod],
+        ),
+        opts=on_cluster,
+    )
+    ns = s.observability.namespace
+    forwards = {
+        "kiali": f"kubectl -n {ns} port-forward svc/kiali 20001:20001   # http://localhost:20001, token: kubectl -n {ns} create token kiali",
+        "prometheus": f"kubectl -n {ns} port-forward svc/prometheus-server 9090:80   # http://localhost:9090",
+        "jaeger": f"kubectl -n {ns} port-forward svc/jaeger 16686:16686   # http://localhost:16686",
+    }
+    if s.observability.calico_flows:
+        forwards["whisker"] = "kubectl -n calico-system port-forward svc/whisker 8081:8081   # http://localhost:8081"
+    pulumi.export("portForward", forwards)
 
 pulumi.export("clusterName", s.cluster_name)
 pulumi.export("kubeconfig", cluster.kubeconfig)

@@ -73,8 +73,8 @@ class IstioArgs:
     istiod_replicas: int = 1
     gateway_replicas: int = 1
     external_ca: ExternalCa | None = None
-    tracing_zipkin: str | None = None
-    """``host:port`` of a Zipkin-compatible collector, registered as extension provider ``zipkin``."""
+    tracing: tuple[str, str] | None = None
+    """(provider name, ``host:port``) of an OTLP/gRPC collector, registered as an extension provider."""
     after: Sequence[pulumi.Resource] = field(default_factory=tuple)
     """Resources that must be ready before any Istio piece starts."""
 
@@ -119,9 +119,10 @@ def istiod_values(args: IstioArgs) -> dict:
         "ingressSelector": GATEWAY_SELECTOR["istio"],
     }
     values: dict = {"pilot": pilot, "meshConfig": mesh, "global": {}}
-    if args.tracing_zipkin:
-        host, port = args.tracing_zipkin.rsplit(":", 1)
-        mesh["extensionProviders"] = [{"name": "zipkin", "zipkin": {"service": host, "port": int(port)}}]
+    if args.tracing:
+        provider, address = args.tracing
+        host, port = address.rsplit(":", 1)
+        mesh["extensionProviders"] = [{"name": provider, "opentelemetry": {"service": host, "port": int(port)}}]
     if args.external_ca:
         pilot["env"] = {"ENABLE_CA_SERVER": "false"}
         values["global"]["caAddress"] = args.external_ca.address

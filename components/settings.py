@@ -38,14 +38,16 @@ ISTIO_REPO = "https://istio-release.storage.googleapis.com/charts"
 CERT_MANAGER_VERSION = "v1.20.3"
 ISTIO_CSR_VERSION = "v0.16.0"
 JETSTACK_REPO = "https://charts.jetstack.io"
-PROMETHEUS_CHART_VERSION = "27.45.0"
+PROMETHEUS_CHART_VERSION = "27.42.0"
 PROMETHEUS_REPO = "https://prometheus-community.github.io/helm-charts"
-KIALI_CHART_VERSION = "2.17.0"
+KIALI_CHART_VERSION = "2.20.0"
 KIALI_REPO = "https://kiali.org/helm-charts"
 #: Sample workloads: a static HTTP echo server (no shell, runs as any UID, read-only root works)
 #: and curl for the in-mesh client and the callers.
 ECHO_IMAGE = "docker.io/hashicorp/http-echo:1.0.0"
 CURL_IMAGE = "docker.io/curlimages/curl:8.11.1"
+#: Jaeger v2 all-in-one (in-memory): receives the mesh's spans over OTLP, serves the UI.
+JAEGER_IMAGE = "docker.io/jaegertracing/jaeger:2.17.0"
 
 #: The stack's grouped config keys (``mesh-platform:<key>``); anything else is rejected.
 KNOWN_KEYS = ("cluster", "calico", "istio", "certManager", "apps", "observability")
@@ -437,6 +439,9 @@ class ObservabilitySettings(_Settings):
     """Percent of requests traced, through Istio's Telemetry API (1 in prod, 100 in dev)."""
     calico_flows: bool = True
     """Calico's Goldmane (flow aggregation) and Whisker (flow UI)."""
+    node_cidrs: tuple[Cidr, ...] = ()
+    """Where the nodes (and so the API server, Felix and Typha) live, for the observability
+    namespace's egress policy. Defaults: kind 172.16.0.0/12 (Docker's bridge networks), EKS the VPC."""
 
 
 # --- the whole stack --------------------------------------------------------------------------
@@ -455,9 +460,21 @@ class Settings(_Settings):
     def _check(self) -> Settings:
         if self.istio.ca == "cert-manager" and not self.cert_manager.enabled:
             raise ValueError("istio.ca 'cert-manager' needs certManager.enabled true")
+        if self.observability.enabled and not self.node_cidrs:
+            raise ValueError("observability.nodeCidrs is required for this cluster (the nodes' addresses, for egress policy)")
         if self.apps.namespace in ("kube-system", "istio-system", self.istio.gateway_namespace, "calico-system"):
             raise ValueError(f"apps.namespace {self.apps.namespace!r} is a platform namespace; pick another")
         return self
+
+    @property
+    def node_cidrs(self) -> tuple[str, ...]:
+        if self.observability.node_cidrs:
+            return self.observability.node_cidrs
+        if self.cluster.provider == "kind":
+            return ("172.16.0.0/12",)
+        if self.cluster.provider == "eks" and self.cluster.eks and not self.cluster.eks.vpc_id:
+            return (self.cluster.eks.vpc_cidr,)
+        return ()
 
     @property
     def cluster_name(self) -> str:

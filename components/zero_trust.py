@@ -26,8 +26,8 @@ NS_LABEL = "kubernetes.io/metadata.name"
 
 
 @dataclass(frozen=True)
-class Scrape:
-    """A metrics scraper allowed into the workload namespace (Prometheus)."""
+class Endpoint:
+    """Pods elsewhere that the workload namespace talks with: a scraper, or a trace collector."""
 
     namespace: str
     pod_labels: dict[str, str]
@@ -41,7 +41,10 @@ class ZeroTrustArgs:
     gateway_namespace: str
     gateway_labels: dict[str, str]
     gateway_service_account: str
-    scrape: Scrape | None = None
+    scraper: Endpoint | None = None
+    """Allowed in, on its ports (Prometheus → sidecar metrics)."""
+    tracing: Endpoint | None = None
+    """Allowed out, to its ports (sidecars → trace collector)."""
     after: Sequence[pulumi.Resource] = field(default_factory=tuple)
 
 
@@ -120,7 +123,7 @@ def network_policies(args: ZeroTrustArgs) -> list[dict]:
                 },
             )
         )
-    if args.scrape:
+    if args.scraper:
         # Sidecar metrics (15020 merged, 15090 Envoy) are served by the proxy outside Envoy's
         # inbound chain, so only this L4 rule is needed; no AuthorizationPolicy opens them.
         policies.append(
@@ -130,7 +133,20 @@ def network_policies(args: ZeroTrustArgs) -> list[dict]:
                     "podSelector": {},
                     "policyTypes": ["Ingress"],
                     "ingress": [
-                        {"from": [_peer(args.scrape.namespace, args.scrape.pod_labels)], "ports": _tcp(*args.scrape.ports)}
+                        {"from": [_peer(args.scraper.namespace, args.scraper.pod_labels)], "ports": _tcp(*args.scraper.ports)}
+                    ],
+                },
+            )
+        )
+    if args.tracing:
+        policies.append(
+            (
+                "allow-tracing",
+                {
+                    "podSelector": {},
+                    "policyTypes": ["Egress"],
+                    "egress": [
+                        {"to": [_peer(args.tracing.namespace, args.tracing.pod_labels)], "ports": _tcp(*args.tracing.ports)}
                     ],
                 },
             )

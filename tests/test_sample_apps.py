@@ -76,7 +76,9 @@ def test_every_subset_exists_and_selects_a_deployment(stack) -> None:
 
 
 def test_workloads_are_hardened(stack) -> None:
-    for d in objects(stack("dev"), "Deployment"):
+    deployments = [d for d in objects(stack("dev"), "Deployment") if d["metadata"]["namespace"] == NS]
+    assert len(deployments) == 4
+    for d in deployments:
         pod = d["spec"]["template"]["spec"]
         sc = pod["securityContext"]
         assert sc["runAsNonRoot"] is True and sc["seccompProfile"] == {"type": "RuntimeDefault"}
@@ -103,7 +105,7 @@ def test_workloads_start_after_istiod_and_default_deny(stack) -> None:
     g = graph(rec)
     istiod = one(rec, "kubernetes:helm.sh/v3:Release", "istio-istiod").urn
     deny = one(rec, "kubernetes:networking.k8s.io/v1:NetworkPolicy", "zero-trust-np-default-deny").urn
-    deployments = rec.by_type("kubernetes:apps/v1:Deployment")
+    deployments = [d for d in rec.by_type("kubernetes:apps/v1:Deployment") if d.inputs["metadata"]["namespace"] == NS]
     assert len(deployments) == 4
     for d in deployments:
         assert istiod in d.dependencies and deny in d.dependencies, d.urn

@@ -23,7 +23,7 @@ def git(cwd: Path, *args: str) -> str:
 def two_revisions(tmp_path_factory) -> tuple[Path, str, str]:
     """A copy of this project with two commits: the demo as shipped, then a 90/10 canary and no client calls."""
     repo = tmp_path_factory.mktemp("repo")
-    for rel in git(ROOT, "ls-files").splitlines():
+    for rel in git(ROOT, "ls-files", "--cached", "--others", "--exclude-standard").splitlines():
         src = ROOT / rel
         if src.is_file():
             (repo / rel).parent.mkdir(parents=True, exist_ok=True)

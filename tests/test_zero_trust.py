@@ -51,6 +51,8 @@ def _allowed_pairs(rec):
     """(caller, callee) pairs with both an ingress and an egress NetworkPolicy allow."""
     ingress, egress = set(), set()
     for p in objects(rec, "NetworkPolicy"):
+        if p["metadata"]["namespace"] != NS:
+            continue
         spec = p["spec"]
         target = spec["podSelector"].get("matchLabels", {}).get("app")
         for rule in spec.get("ingress", []):

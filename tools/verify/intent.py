@@ -2,7 +2,8 @@
 
 Expected on the CNI layer, for every workload of ``apps.namespace``: DNS to kube-dns (53 TCP and
 UDP), istiod (15012), the gateway to each exposed service port, each declared call on the callee's
-port, and Prometheus to the sidecar metric ports when observability is on. Expected on the mesh
+port, and, when observability is on, Prometheus to the sidecar metric ports and the sidecars'
+spans to Jaeger. Expected on the mesh
 layer (TCP into the namespace): the declared calls and the gateway. Every other computed flow with
 an end in the namespace is a violation, and so is every expected flow that is not computed.
 """
@@ -11,13 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from components import observability as obs
 from components.settings import Settings
 from tools.verify import Flow, Violation
 from tools.verify.connectivity import Peer
 
 DNS = Peer("kube-system", "coredns", {"k8s-app": "kube-dns"}, "coredns")
 ISTIOD = Peer("istio-system", "istiod", {"app": "istiod"}, "istiod")
-PROMETHEUS_LABELS = {"app.kubernetes.io/name": "prometheus"}
 
 
 def gateway_peer(settings: Settings) -> Peer:
@@ -29,7 +30,9 @@ def gateway_peer(settings: Settings) -> Peer:
 
 
 def prometheus_peer(settings: Settings) -> Peer:
-    return Peer(settings.observability.namespace, "prometheus", {**PROMETHEUS_LABELS, "app": "prometheus"}, "prometheus")
+    return Peer(
+        settings.observability.namespace, "prometheus", {**obs.PROMETHEUS_LABELS, "app": "prometheus"}, "prometheus-server"
+    )
 
 
 def peers(settings: Settings) -> list[Peer]:
@@ -37,6 +40,7 @@ def peers(settings: Settings) -> list[Peer]:
     out = [DNS, ISTIOD, gateway_peer(settings)]
     if settings.observability.enabled:
         out.append(prometheus_peer(settings))
+        out.append(Peer(settings.observability.namespace, "kiali", {**obs.KIALI_LABELS, "app": "kiali"}, "kiali"))
     return out
 
 
@@ -52,7 +56,9 @@ def expected(settings: Settings) -> dict[str, set[tuple[str, str, str]]]:
     for w in apps.workloads:
         cni |= {(f"{ns}/{w}", _name(DNS), "53"), (f"{ns}/{w}", _name(DNS), "53/UDP"), (f"{ns}/{w}", _name(ISTIOD), "15012")}
         if settings.observability.enabled:
-            cni |= {(_name(prometheus_peer(settings)), f"{ns}/{w}", p) for p in ("15020", "15090")}
+            cni |= {(_name(prometheus_peer(settings)), f"{ns}/{w}", str(p)) for p in obs.SIDECAR_METRICS_PORTS}
+            jaeger = f"{settings.observability.namespace}/{obs.JAEGER_LABELS['app']}"
+            cni.add((f"{ns}/{w}", jaeger, str(obs.OTLP_GRPC_PORT)))
     for svc in apps.services:
         if svc.expose:
             cni.add((gateway, f"{ns}/{svc.name}", str(svc.port)))

@@ -93,8 +93,8 @@ def default_deny(objects: list[dict[str, Any]], namespaces: Iterable[str], cni_f
             ends = (f.src, f.dst)
             if f.port.startswith("*") and any(e.startswith(f"{ns}/") for e in ends):
                 out.append(Violation("default-deny", f"Namespace {ns}", f"{f} is open on every port"))
-            elif any(e.startswith("external") for e in ends) and any(e.startswith(f"{ns}/") for e in ends):
-                out.append(Violation("default-deny", f"Namespace {ns}", f"{f} reaches outside the cluster"))
+            elif "external" in ends and any(e.startswith(f"{ns}/") for e in ends):
+                out.append(Violation("default-deny", f"Namespace {ns}", f"{f} is open to every address outside the cluster"))
     return out
 
 

@@ -17,7 +17,7 @@ DEFAULT_KUBERNETES_VERSION = "1.34"
 
 def _traffic(objects: list[dict[str, Any]], settings: Settings | None) -> tuple[list[Flow], list[Route], list[Violation]]:
     if settings is not None:
-        scope = {settings.apps.namespace} if settings.apps.enabled else set()
+        scope = set(_guarded_namespaces(settings))
         peers = intent.peers(settings)
     else:
         scope = {o["metadata"].get("namespace", "default") for o in objects if o.get("kind") in connectivity.WORKLOAD_KINDS}
@@ -25,6 +25,11 @@ def _traffic(objects: list[dict[str, Any]], settings: Settings | None) -> tuple[
     flows = connectivity.flows(objects, peers, scope) if scope else []
     routes, route_violations = routing.table(objects)
     return flows, routes, route_violations
+
+
+def _guarded_namespaces(settings: Settings) -> list[str]:
+    """Namespaces the stack puts behind a default deny: the workloads', and observability's."""
+    return [settings.apps.namespace] * settings.apps.enabled + [settings.observability.namespace] * settings.observability.enabled
 
 
 def verify_stack(stack: str, config_file: Path | None = None, base_ref: str | None = None) -> Result:
@@ -38,7 +43,9 @@ def verify_stack(stack: str, config_file: Path | None = None, base_ref: str | No
     result.violations += route_violations
     workload_ns = [settings.apps.namespace] if settings.apps.enabled else []
     result.violations += invariants.admits_all(objects)
-    result.violations += invariants.default_deny(objects, workload_ns, [f for f in result.flows if f.layer == "cni"])
+    result.violations += invariants.default_deny(
+        objects, _guarded_namespaces(settings), [f for f in result.flows if f.layer == "cni"]
+    )
     result.violations += invariants.mtls_strict(objects, workload_ns, mesh_root="istio-system")
     result.violations += invariants.pinned(objects, recording)
     result.violations += invariants.ordering(recording)

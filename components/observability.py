@@ -1,0 +1,302 @@
+"""Watching both layers: mesh telemetry (Prometheus, Kiali, Jaeger via Istio's Telemetry API) next to
+Calico's own flow visibility (Goldmane and Whisker, switched on in the Calico component).
+
+Everything lives in its own namespace, installed after istiod (the Telemetry object needs Istio's
+webhook, Kiali needs istiod), and nothing of the sample workloads waits for it. That namespace gets
+its own default deny and exactly the allows its pieces need:
+
+    Prometheus → sidecars 15020/15090 (workload namespace, gateway), istiod 15014,
+                 Felix 9091 and Typha 9093 and the API server (the nodes' addresses)
+    Kiali      → Prometheus 9090, istiod 15014, Jaeger 16686, the API server
+    sidecars   → Jaeger 4317 (OTLP spans)
+
+Nothing enters from outside: the UIs are reached with ``kubectl port-forward``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_kubernetes as k8s
+import yaml
+
+from components import TOKEN
+from components.calico import FELIX_METRICS_PORT, TYPHA_METRICS_PORT
+from components.settings import JAEGER_IMAGE, KIALI_REPO, PROMETHEUS_REPO
+
+PROMETHEUS_LABELS = {"app.kubernetes.io/name": "prometheus", "app.kubernetes.io/component": "server"}
+KIALI_LABELS = {"app.kubernetes.io/name": "kiali"}
+JAEGER_LABELS = {"app": "jaeger"}
+#: Sidecar ports Prometheus scrapes: merged app+agent metrics, and Envoy's own.
+SIDECAR_METRICS_PORTS = (15020, 15090)
+OTLP_GRPC_PORT = 4317
+JAEGER_UI_PORT = 16686
+PROMETHEUS_PORT = 9090
+ISTIOD_MONITORING_PORT = 15014
+API_PORTS = (443, 6443)
+NS_LABEL = "kubernetes.io/metadata.name"
+#: Name of the extension provider istiod registers for spans (components/istio.py).
+TRACING_PROVIDER = "otel-tracing"
+
+
+def tracing_address(namespace: str) -> str:
+    """``host:port`` the mesh sends spans to (an Istio OpenTelemetry extension provider)."""
+    return f"jaeger.{namespace}.svc.cluster.local:{OTLP_GRPC_PORT}"
+
+
+@dataclass(frozen=True)
+class ObservabilityArgs:
+    namespace: str
+    prometheus_version: str
+    kiali_version: str
+    tracing_sampling: float
+    workload_namespaces: tuple[str, ...]
+    gateway_namespace: str
+    node_cidrs: tuple[str, ...]
+    after: Sequence[pulumi.Resource] = field(default_factory=tuple)
+
+
+def _peer(namespace: str, labels: dict[str, str]) -> dict:
+    return {"namespaceSelector": {"matchLabels": {NS_LABEL: namespace}}, "podSelector": {"matchLabels": labels}}
+
+
+def _ns(namespace: str) -> dict:
+    return {"namespaceSelector": {"matchLabels": {NS_LABEL: namespace}}}
+
+
+def _tcp(*ports: int) -> list[dict]:
+    return [{"protocol": "TCP", "port": p} for p in ports]
+
+
+def network_policies(args: ObservabilityArgs) -> list[dict]:
+    ns = args.namespace
+    nodes = [{"ipBlock": {"cidr": c}} for c in args.node_cidrs]
+    dns = {
+        "to": [_peer("kube-system", {"k8s-app": "kube-dns"})],
+        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+    }
+    istiod = {"to": [_peer("istio-system", {"app": "istiod"})], "ports": _tcp(ISTIOD_MONITORING_PORT)}
+    specs = {
+        "default-deny": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
+        "prometheus": {
+            "podSelector": {"matchLabels": PROMETHEUS_LABELS},
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": [{"from": [{"podSelector": {"matchLabels": KIALI_LABELS}}], "ports": _tcp(PROMETHEUS_PORT)}],
+            "egress": [
+                dns,
+                istiod,
+                {
+                    "to": [_ns(n) for n in (*args.workload_namespaces, args.gateway_namespace)],
+                    "ports": _tcp(*SIDECAR_METRICS_PORTS),
+                },
+                # Felix and Typha run on the host network; the API server too (service discovery).
+                {"to": nodes, "ports": _tcp(FELIX_METRICS_PORT, TYPHA_METRICS_PORT, *API_PORTS)},
+            ],
+        },
+        "kiali": {
+            "podSelector": {"matchLabels": KIALI_LABELS},
+            "policyTypes": ["Ingress", "Egress"],
+            "egress": [
+                dns,
+                istiod,
+                {"to": [{"podSelector": {"matchLabels": PROMETHEUS_LABELS}}], "ports": _tcp(PROMETHEUS_PORT)},
+                {"to": [{"podSelector": {"matchLabels": JAEGER_LABELS}}], "ports": _tcp(JAEGER_UI_PORT)},
+                {"to": nodes, "ports": _tcp(*API_PORTS)},
+            ],
+        },
+        "jaeger": {
+            "podSelector": {"matchLabels": JAEGER_LABELS},
+            "policyTypes": ["Ingress"],
+            "ingress": [
+                {"from": [_ns(n) for n in (*args.workload_namespaces, args.gateway_namespace)], "ports": _tcp(OTLP_GRPC_PORT)},
+                {"from": [{"podSelector": {"matchLabels": KIALI_LABELS}}], "ports": _tcp(JAEGER_UI_PORT)},
+            ],
+        },
+    }
+    return [
+        {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": n, "namespace": ns}, "spec": s}
+        for n, s in specs.items()
+    ]
+
+
+def prometheus_values(args: ObservabilityArgs) -> dict:
+    def pods_job(name: str, namespace: str, k8s_app: str, port: int) -> dict:
+        return {
+            "job_name": name,
+            "kubernetes_sd_configs": [{"role": "pod", "namespaces": {"names": [namespace]}}],
+            "relabel_configs": [
+                {"source_labels": ["__meta_kubernetes_pod_label_k8s_app"], "regex": k8s_app, "action": "keep"},
+                {
+                    "source_labels": ["__meta_kubernetes_pod_ip"],
+                    "regex": "(.+)",
+                    "target_label": "__address__",
+                    "replacement": f"$1:{port}",
+                },
+            ],
+        }
+
+    envoy = {
+        "job_name": "envoy-stats",
+        "metrics_path": "/stats/prometheus",
+        "kubernetes_sd_configs": [{"role": "pod"}],
+        "relabel_configs": [
+            {"source_labels": ["__meta_kubernetes_pod_container_port_name"], "regex": ".*-envoy-prom", "action": "keep"},
+        ],
+    }
+    return {
+        # Only the server: the mesh's and Calico's own endpoints are what we watch.
+        "alertmanager": {"enabled": False},
+        "prometheus-pushgateway": {"enabled": False},
+        "kube-state-metrics": {"enabled": False},
+        "prometheus-node-exporter": {"enabled": False},
+        "server": {
+            "persistentVolume": {"enabled": False},
+            "retention": "2d",
+            "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
+        },
+        # The chart's kubernetes-pods job scrapes the annotations Istio puts on injected pods
+        # (15020, merged metrics); these add Envoy's own stats and Calico's Felix and Typha.
+        "extraScrapeConfigs": yaml.safe_dump(
+            [
+                envoy,
+                pods_job("calico-felix", "calico-system", "calico-node", FELIX_METRICS_PORT),
+                pods_job("calico-typha", "calico-system", "calico-typha", TYPHA_METRICS_PORT),
+            ],
+            sort_keys=False,
+        ),
+    }
+
+
+def kiali_values(args: ObservabilityArgs) -> dict:
+    return {
+        # Log in with a ServiceAccount token; read-only: Kiali shows, it does not change.
+        "auth": {"strategy": "token"},
+        "deployment": {"view_only_mode": True, "cluster_wide_access": True},
+        "external_services": {
+            "prometheus": {"url": f"http://prometheus-server.{args.namespace}.svc.cluster.local:80"},
+            "tracing": {
+                "enabled": True,
+                "provider": "jaeger",
+                "internal_url": f"http://jaeger.{args.namespace}.svc.cluster.local:{JAEGER_UI_PORT}",
+                "use_grpc": False,
+            },
+            "grafana": {"enabled": False},
+        },
+        "istio_namespace": "istio-system",
+    }
+
+
+def jaeger_manifests(args: ObservabilityArgs) -> tuple[dict, dict]:
+    probe = {"httpGet": {"path": "/", "port": JAEGER_UI_PORT}, "periodSeconds": 10}
+    deployment = {
+        "metadata": {"name": "jaeger", "namespace": args.namespace, "labels": JAEGER_LABELS},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": JAEGER_LABELS},
+            "template": {
+                "metadata": {"labels": JAEGER_LABELS},
+                "spec": {
+                    "automountServiceAccountToken": False,
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": 10001,
+                        "runAsGroup": 10001,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    "containers": [
+                        {
+                            "name": "jaeger",
+                            "image": JAEGER_IMAGE,
+                            "ports": [
+                                {"name": "otlp-grpc", "containerPort": OTLP_GRPC_PORT, "protocol": "TCP"},
+                                {"name": "ui", "containerPort": JAEGER_UI_PORT, "protocol": "TCP"},
+                            ],
+                            "securityContext": {
+                                "allowPrivilegeEscalation": False,
+                                "readOnlyRootFilesystem": True,
+                                "runAsNonRoot": True,
+                                "capabilities": {"drop": ["ALL"]},
+                            },
+                            "resources": {
+                                "requests": {"cpu": "50m", "memory": "128Mi"},
+                                "limits": {"cpu": "500m", "memory": "512Mi"},
+                            },
+                            "readinessProbe": probe,
+                            "livenessProbe": probe,
+                            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+                        }
+                    ],
+                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}],
+                },
+            },
+        },
+    }
+    service = {
+        "metadata": {"name": "jaeger", "namespace": args.namespace, "labels": JAEGER_LABELS},
+        "spec": {
+            "selector": JAEGER_LABELS,
+            "ports": [
+                {"name": "grpc-otlp", "port": OTLP_GRPC_PORT, "targetPort": OTLP_GRPC_PORT, "protocol": "TCP"},
+                {"name": "http-ui", "port": JAEGER_UI_PORT, "targetPort": JAEGER_UI_PORT, "protocol": "TCP"},
+            ],
+        },
+    }
+    return deployment, service
+
+
+class Observability(pulumi.ComponentResource):
+    def __init__(self, name: str, args: ObservabilityArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(f"{TOKEN}:Observability", name, None, opts)
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-ns",
+            metadata={
+                "name": args.namespace,
+                # The Prometheus and Kiali charts set no pod-level seccomp profile: 'baseline' holds.
+                "labels": {"pod-security.kubernetes.io/enforce": "baseline", "pod-security.kubernetes.io/warn": "restricted"},
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
+        )
+        in_ns = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
+        # Policies first, so that no pod of the namespace runs before its default deny exists.
+        policies = [
+            k8s.networking.v1.NetworkPolicy(
+                f"{name}-np-{m['metadata']['name']}", metadata=m["metadata"], spec=m["spec"], opts=in_ns
+            )
+            for m in network_policies(args)
+        ]
+        after_policies = pulumi.ResourceOptions(parent=self, depends_on=[namespace, *policies])
+        k8s.helm.v3.Release(
+            f"{name}-prometheus",
+            name="prometheus",
+            chart="prometheus",
+            version=args.prometheus_version,
+            repository_opts={"repo": PROMETHEUS_REPO},
+            namespace=args.namespace,
+            values=prometheus_values(args),
+            opts=after_policies,
+        )
+        k8s.helm.v3.Release(
+            f"{name}-kiali",
+            name="kiali",
+            chart="kiali-server",
+            version=args.kiali_version,
+            repository_opts={"repo": KIALI_REPO},
+            namespace=args.namespace,
+            values=kiali_values(args),
+            opts=after_policies,
+        )
+        deployment, service = jaeger_manifests(args)
+        k8s.apps.v1.Deployment(f"{name}-jaeger", metadata=deployment["metadata"], spec=deployment["spec"], opts=after_policies)
+        k8s.core.v1.Service(f"{name}-jaeger-svc", metadata=service["metadata"], spec=service["spec"], opts=after_policies)
+        # Mesh-wide sampling through the Telemetry API (root namespace = applies everywhere).
+        k8s.apiextensions.CustomResource(
+            f"{name}-tracing",
+            api_version="telemetry.istio.io/v1",
+            kind="Telemetry",
+            metadata={"name": "mesh-default", "namespace": "istio-system"},
+            spec={"tracing": [{"providers": [{"name": TRACING_PROVIDER}], "randomSamplingPercentage": args.tracing_sampling}]},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
+        )
+        self.register_outputs({"namespace": args.namespace})

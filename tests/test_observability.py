@@ -1,0 +1,130 @@
+"""Observability: pinned pieces after istiod and off the workloads' path, exact allows, no trace when off."""
+
+from __future__ import annotations
+
+from conftest import graph, objects, one
+
+from components import observability as obs
+from components.settings import JAEGER_IMAGE, KIALI_CHART_VERSION, PROMETHEUS_CHART_VERSION
+
+RELEASE = "kubernetes:helm.sh/v3:Release"
+
+
+def _np(rec, ns, name):
+    return next(p for p in objects(rec, "NetworkPolicy") if p["metadata"] == {"name": name, "namespace": ns})
+
+
+def test_dev_has_the_pinned_pieces(stack) -> None:
+    rec = stack("dev")
+    prom, kiali = one(rec, RELEASE, "observability-prometheus"), one(rec, RELEASE, "observability-kiali")
+    assert (prom.inputs["chart"], prom.inputs["version"]) == ("prometheus", PROMETHEUS_CHART_VERSION)
+    assert (kiali.inputs["chart"], kiali.inputs["version"]) == ("kiali-server", KIALI_CHART_VERSION)
+    assert (
+        kiali.inputs["values"]["auth"] == {"strategy": "token"} and kiali.inputs["values"]["deployment"]["view_only_mode"] is True
+    )
+    (jaeger,) = [d for d in objects(rec, "Deployment") if d["metadata"]["name"] == "jaeger"]
+    pod = jaeger["spec"]["template"]["spec"]
+    assert pod["containers"][0]["image"] == JAEGER_IMAGE
+    assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["seccompProfile"] == {
+        "type": "RuntimeDefault"
+    }
+    assert pod["containers"][0]["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    scrape = prom.inputs["values"]["extraScrapeConfigs"]
+    assert "calico-felix" in scrape and "calico-typha" in scrape and "envoy-stats" in scrape
+
+
+def test_tracing_sampling_from_config_through_the_telemetry_api(stack) -> None:
+    for name, pct in (("dev", 100), ("prod", 1)):
+        (tel,) = objects(stack(name), "Telemetry")
+        assert tel["metadata"] == {"name": "mesh-default", "namespace": "istio-system"}
+        assert tel["spec"]["tracing"] == [{"providers": [{"name": obs.TRACING_PROVIDER}], "randomSamplingPercentage": pct}]
+    mesh = one(stack("dev"), RELEASE, "istio-istiod").inputs["values"]["meshConfig"]
+    assert mesh["extensionProviders"] == [
+        {"name": obs.TRACING_PROVIDER, "opentelemetry": {"service": "jaeger.observability.svc.cluster.local", "port": 4317}}
+    ]
+
+
+def test_calico_flow_visibility_and_metrics(stack) -> None:
+    rec = stack("dev")
+    assert {o["kind"] for o in objects(rec, "Goldmane") + objects(rec, "Whisker")} == {"Goldmane", "Whisker"}
+    (inst,) = objects(rec, "Installation")
+    assert inst["spec"]["nodeMetricsPort"] == 9091 and inst["spec"]["typhaMetricsPort"] == 9093
+
+
+def test_after_istiod_and_never_before_a_workload(stack) -> None:
+    rec = stack("dev")
+    g = graph(rec)
+    istiod = one(rec, RELEASE, "istio-istiod").urn
+    mine = [r for r in rec.resources if r.parent and "Observability::observability" in r.parent]
+    assert len(mine) >= 8
+    for r in mine:
+        assert g.waits_for(r.urn, istiod), r.urn
+    mine_urns = {r.urn for r in mine} | {one(rec, "mesh-platform:index:Observability").urn}
+    for d in rec.by_type("kubernetes:apps/v1:Deployment"):
+        if d.parent and "SampleApps" in d.parent:
+            assert not (g.ancestors(d.urn) & mine_urns), d.urn
+
+
+def test_workload_namespace_admits_exactly_the_scrapes_and_sends_only_spans(stack) -> None:
+    rec = stack("dev")
+    scrape = _np(rec, "demo", "allow-metrics-scrape")["spec"]
+    assert scrape["podSelector"] == {} and scrape["policyTypes"] == ["Ingress"]
+    (rule,) = scrape["ingress"]
+    assert rule["ports"] == [{"protocol": "TCP", "port": 15020}, {"protocol": "TCP", "port": 15090}]
+    assert rule["from"] == [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "observability"}},
+            "podSelector": {"matchLabels": obs.PROMETHEUS_LABELS},
+        }
+    ]
+    (out,) = _np(rec, "demo", "allow-tracing")["spec"]["egress"]
+    assert out["ports"] == [{"protocol": "TCP", "port": 4317}]
+    # The mesh layer is untouched: scrapes do not pass Envoy's inbound chain.
+    lab_authz = sorted(p["metadata"]["name"] for p in objects(stack("lab"), "AuthorizationPolicy"))
+    assert sorted(p["metadata"]["name"] for p in objects(rec, "AuthorizationPolicy")) == lab_authz
+
+
+def test_observability_namespace_has_its_own_default_deny_and_minimal_allows(stack) -> None:
+    rec = stack("dev")
+    assert _np(rec, "observability", "default-deny")["spec"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    prom = _np(rec, "observability", "prometheus")["spec"]
+    assert prom["ingress"] == [
+        {"from": [{"podSelector": {"matchLabels": obs.KIALI_LABELS}}], "ports": [{"protocol": "TCP", "port": 9090}]}
+    ]
+    ports = sorted(p["port"] for rule in prom["egress"] for p in rule["ports"])
+    assert ports == [53, 53, 443, 6443, 9091, 9093, 15014, 15020, 15090]
+    jaeger = _np(rec, "observability", "jaeger")["spec"]
+    assert sorted(p["port"] for rule in jaeger["ingress"] for p in rule["ports"]) == [4317, 16686]
+    kiali = _np(rec, "observability", "kiali")["spec"]
+    assert "ingress" not in kiali and kiali["policyTypes"] == ["Ingress", "Egress"]
+
+
+def test_verify_sees_the_scrapes_and_nothing_more(verified) -> None:
+    result = verified("dev")
+    assert result.ok, result.violations
+    scrapes = {
+        (f.src, f.dst, f.port)
+        for f in result.flows
+        if f.layer == "cni" and f.src == "observability/prometheus" and f.dst.startswith("demo/")
+    }
+    assert scrapes == {
+        ("observability/prometheus", f"demo/{w}", p) for w in ("my-service", "frontend", "client") for p in ("15020", "15090")
+    }
+
+
+def test_port_forward_outputs(stack) -> None:
+    out = stack("dev").outputs["portForward"]
+    assert set(out) == {"kiali", "prometheus", "jaeger", "whisker"}
+    assert out["whisker"].startswith("kubectl -n calico-system port-forward svc/whisker 8081:8081")
+
+
+def test_switched_off_leaves_no_trace(stack) -> None:
+    rec = stack("lab")
+    assert not [r for r in rec.resources if "bservability" in r.urn]
+    assert not objects(rec, "Telemetry") and not objects(rec, "Goldmane") and not objects(rec, "Whisker")
+    (inst,) = objects(rec, "Installation")
+    assert "nodeMetricsPort" not in inst["spec"]
+    assert "extensionProviders" not in one(rec, RELEASE, "istio-istiod").inputs["values"]["meshConfig"]
+    names = {p["metadata"]["name"] for p in objects(rec, "NetworkPolicy")}
+    assert "allow-metrics-scrape" not in names and "allow-tracing" not in names
+    assert "portForward" not in rec.outputs
