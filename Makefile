@@ -57,10 +57,11 @@ test: $(VENV)/.dev ## the whole test suite: unit tests, every stack verified, li
 	$(MAKE) --no-print-directory lint
 
 .PHONY: lint
-lint: $(VENV)/.dev ## ruff, shellcheck, actionlint, yamllint
+lint: $(VENV)/.dev ## ruff, shellcheck, actionlint (with shellcheck on every run: step), yamllint
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/shellcheck scripts/*.sh .ci/run
-	$(VENV)/bin/actionlint .github/workflows/*.yml
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/actionlint .github/workflows/*.yml
 	$(VENV)/bin/yamllint --strict .
 
 .PHONY: render
@@ -109,10 +110,18 @@ preview: stack ## show what `make up` would change for STACK
 	@export PULUMI_CONFIG_PASSPHRASE_FILE=$${PULUMI_CONFIG_PASSPHRASE_FILE:-$(PASSPHRASE_FILE)}; \
 	$(PULUMI) preview --diff --stack $(STACK)
 
+# A kind stack is torn down cluster first: `kind delete cluster` removes every object at once, then
+# `pulumi destroy` finds the cluster unreachable and, with the provider's deleteUnreachable, drops
+# the Kubernetes resources from state without calling an API server, so no finalizer, namespace
+# or CRD can make it wait. Cloud stacks are destroyed resource by resource, in dependency order.
 .PHONY: destroy
 destroy: $(VENV)/.runtime prereqs ## destroy STACK and remove it
 	@export PULUMI_CONFIG_PASSPHRASE_FILE=$${PULUMI_CONFIG_PASSPHRASE_FILE:-$(PASSPHRASE_FILE)}; \
-	$(PULUMI) destroy --yes --stack $(STACK) && $(PULUMI) stack rm --yes --stack $(STACK)
+	if ! $(PULUMI) stack select --stack $(STACK) >/dev/null 2>&1; then echo "no stack $(STACK) in $(BACKEND); nothing to destroy"; exit 0; fi; \
+	name="$$($(PULUMI) stack output clusterName --stack $(STACK) 2>/dev/null || true)"; \
+	if [ -n "$$name" ] && command -v kind >/dev/null && kind get clusters 2>/dev/null | grep -qx "$$name"; then \
+	  echo "deleting kind cluster $$name"; kind delete cluster --name "$$name"; fi; \
+	$(PULUMI) destroy --yes --skip-preview --stack $(STACK) && $(PULUMI) stack rm --yes --stack $(STACK)
 
 .PHONY: e2e
 e2e: ## on a machine with Docker: `make up STACK=lab`, scripts/e2e.sh, then always `make destroy`
