@@ -155,7 +155,14 @@ NodePort = Annotated[int, Field(ge=30000, le=32767)]
 class _Settings(BaseModel):
     """Base: camelCase keys in the stack file, snake_case in Python, frozen, unknown keys rejected."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True, strict=False)
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        alias_generator=to_camel,
+        populate_by_name=True,
+        # Each field's docstring becomes its description (README.md documents them all).
+        use_attribute_docstrings=True,
+    )
 
 
 # --- cluster ----------------------------------------------------------------------------------
