@@ -139,3 +139,19 @@ def test_policies_wait_for_their_namespace_and_istiod(stack) -> None:
     for r in rec.resources:
         if r.parent and r.parent.endswith("ZeroTrust::zero-trust") and r.urn != ns.urn:
             assert ns.urn in r.dependencies, r.urn
+
+
+def test_recorded_default_deny_denies_and_the_seeds_version_would_not(stack) -> None:
+    """On the recorded manifests: our deny admits nothing from outside; the seed's `from: []` admits all."""
+    import copy
+
+    from tools.verify.connectivity import flows
+
+    objs = copy.deepcopy(stack("lab").manifests())
+    demo = [o for o in objs if (o.get("metadata") or {}).get("namespace") == NS or o.get("kind") == "Namespace"]
+    ours = {(f.src, f.dst, f.port) for f in flows(demo, scope={NS}) if f.layer == "cni"}
+    assert not [f for f in ours if f[0] == "external" or f[1] == "demo/frontend"]
+    deny = next(o for o in demo if o["kind"] == "NetworkPolicy" and o["metadata"]["name"] == "default-deny")
+    deny["spec"] = {"podSelector": {}, "policyTypes": ["Ingress", "Egress"], "ingress": [{"from": []}], "egress": [{"to": []}]}
+    seed = {(f.src, f.dst, f.port) for f in flows(demo, scope={NS}) if f.layer == "cni"}
+    assert {("external", "demo/frontend", "*"), ("external", "demo/my-service", "*"), ("demo/client", "demo/frontend", "*")} <= seed
