@@ -23,3 +23,46 @@ class Cluster(Protocol):
     """The kubeconfig, always a secret output."""
     provider: k8s.Provider
     """The one Kubernetes provider every Kubernetes resource of the stack uses."""
+
+
+def kubernetes_provider(
+    name: str, kubeconfig: pulumi.Input[str], cluster_name: str, parent: pulumi.Resource, **extra: object
+) -> k8s.Provider:
+    """The stack's one Kubernetes provider, built the same way for every kind of cluster."""
+    return k8s.Provider(
+        name,
+        kubeconfig=kubeconfig,
+        # A new kubeconfig (a re-created kind cluster, rotated credentials) updates the provider
+        # instead of replacing every Kubernetes resource of the stack.
+        cluster_identifier=cluster_name,
+        opts=pulumi.ResourceOptions(parent=parent),
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def helm_release(
+    name: str, *, release: str, chart: str, version: str, repo: str, namespace: str, values: dict, opts: pulumi.ResourceOptions
+) -> k8s.helm.v3.Release:
+    """A pinned chart as a Helm v3 Release: awaited until its resources are ready, hooks run (unlike Chart v4)."""
+    return k8s.helm.v3.Release(
+        name,
+        name=release,
+        chart=chart,
+        version=version,
+        repository_opts={"repo": repo},
+        namespace=namespace,
+        values=values,
+        opts=opts,
+    )
+
+
+def strict_mtls(name: str, namespace: str, opts: pulumi.ResourceOptions) -> k8s.apiextensions.CustomResource:
+    """PeerAuthentication ``default`` with STRICT mTLS (mesh-wide when ``namespace`` is the root)."""
+    return k8s.apiextensions.CustomResource(
+        name,
+        api_version="security.istio.io/v1",
+        kind="PeerAuthentication",
+        metadata={"name": "default", "namespace": namespace},
+        spec={"mtls": {"mode": "STRICT"}},
+        opts=opts,
+    )

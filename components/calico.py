@@ -23,7 +23,7 @@ from typing import Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import TOKEN
+from components import TOKEN, helm_release
 from components.settings import CALICO_REPO
 
 NAMESPACE = "tigera-operator"
@@ -90,12 +90,12 @@ class Calico(pulumi.ComponentResource):
             },
             opts=pulumi.ResourceOptions(parent=self),
         )
-        operator = k8s.helm.v3.Release(
+        operator = helm_release(
             f"{name}-operator",
-            name="tigera-operator",
+            release="tigera-operator",
             chart="tigera-operator",
             version=args.version,
-            repository_opts={"repo": CALICO_REPO},
+            repo=CALICO_REPO,
             namespace=NAMESPACE,
             values={
                 # The stack owns the Installation (below) so that it can wait on its status.

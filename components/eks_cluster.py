@@ -18,7 +18,7 @@ import pulumi_awsx as awsx
 import pulumi_eks as eks
 import pulumi_kubernetes as k8s
 
-from components import TOKEN
+from components import TOKEN, kubernetes_provider
 from components.settings import EksSettings
 
 #: Every control-plane log type, to CloudWatch.
@@ -163,10 +163,5 @@ class EksCluster(pulumi.ComponentResource):
                 opts=child,
             )
         self.kubeconfig = pulumi.Output.secret(cluster.kubeconfig_json)
-        self.provider = k8s.Provider(
-            f"{name}-k8s",
-            kubeconfig=self.kubeconfig,
-            cluster_identifier=args.cluster_name,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        self.provider = kubernetes_provider(f"{name}-k8s", self.kubeconfig, args.cluster_name, self)
         self.register_outputs({"kubeconfig": self.kubeconfig, "clusterName": args.cluster_name, "vpcId": self.vpc_id})

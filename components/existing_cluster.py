@@ -9,7 +9,7 @@ from typing import Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import TOKEN
+from components import TOKEN, kubernetes_provider
 
 
 @dataclass(frozen=True)
@@ -37,11 +37,5 @@ class ExistingCluster(pulumi.ComponentResource):
             ) from None
         self.cluster_name = args.cluster_name
         self.kubeconfig = pulumi.Output.secret(content)
-        self.provider = k8s.Provider(
-            f"{name}-k8s",
-            kubeconfig=self.kubeconfig,
-            context=args.context,
-            cluster_identifier=args.cluster_name,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        self.provider = kubernetes_provider(f"{name}-k8s", self.kubeconfig, args.cluster_name, self, context=args.context)
         self.register_outputs({"kubeconfig": self.kubeconfig, "clusterName": self.cluster_name})

@@ -17,7 +17,7 @@ from typing import Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import TOKEN
+from components import TOKEN, helm_release, strict_mtls
 from components.settings import ISTIO_REPO, JETSTACK_REPO
 
 SYSTEM_NAMESPACE = "istio-system"
@@ -153,12 +153,12 @@ class Istio(pulumi.ComponentResource):
             version: str = args.version,
             repo: str = ISTIO_REPO,
         ) -> k8s.helm.v3.Release:
-            return k8s.helm.v3.Release(
+            return helm_release(
                 f"{name}-{chart}",
-                name=release_name,
+                release=release_name,
                 chart=chart,
                 version=version,
-                repository_opts={"repo": repo},
+                repo=repo,
                 namespace=namespace,
                 values=values,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=after + deps),
@@ -223,12 +223,5 @@ class Istio(pulumi.ComponentResource):
         # Gateway pods use `image: auto` and are filled in by the injector: istiod must be up.
         self.gateway = release("gateway", GATEWAY_RELEASE, args.gateway_namespace, gateway_values, [self.istiod, gateway_ns])
         # Mesh-wide STRICT mTLS: plaintext between workloads is refused everywhere.
-        k8s.apiextensions.CustomResource(
-            f"{name}-mtls-strict",
-            api_version="security.istio.io/v1",
-            kind="PeerAuthentication",
-            metadata={"name": "default", "namespace": SYSTEM_NAMESPACE},
-            spec={"mtls": {"mode": "STRICT"}},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.istiod]),
-        )
+        strict_mtls(f"{name}-mtls-strict", SYSTEM_NAMESPACE, pulumi.ResourceOptions(parent=self, depends_on=[self.istiod]))
         self.register_outputs({"istiod": self.istiod.status, "gateway": self.gateway.status})

@@ -10,7 +10,7 @@ import pulumi_kubernetes as k8s
 import yaml
 from pulumi_command import local
 
-from components import TOKEN
+from components import TOKEN, kubernetes_provider
 
 
 @dataclass(frozen=True)
@@ -93,14 +93,7 @@ class KindCluster(pulumi.ComponentResource):
             ),
         )
         self.kubeconfig = pulumi.Output.secret(cluster.stdout)
-        self.provider = k8s.Provider(
-            f"{name}-k8s",
-            kubeconfig=self.kubeconfig,
-            # A new kubeconfig (new port after a re-create) updates the provider instead of
-            # replacing every Kubernetes resource of the stack.
-            cluster_identifier=args.cluster_name,
-            # Tearing down a lab whose cluster is already gone drops its resources from state.
-            delete_unreachable=True,
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        # delete_unreachable: tearing down a lab whose cluster is already gone drops its
+        # resources from state instead of waiting for an API server that will not answer.
+        self.provider = kubernetes_provider(f"{name}-k8s", self.kubeconfig, args.cluster_name, self, delete_unreachable=True)
         self.register_outputs({"kubeconfig": self.kubeconfig, "clusterName": self.cluster_name})

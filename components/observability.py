@@ -22,7 +22,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from components import TOKEN
+from components import TOKEN, helm_release
 from components.calico import FELIX_METRICS_PORT, TYPHA_METRICS_PORT
 from components.settings import JAEGER_IMAGE, KIALI_REPO, PROMETHEUS_REPO
 
@@ -267,26 +267,20 @@ class Observability(pulumi.ComponentResource):
             for m in network_policies(args)
         ]
         after_policies = pulumi.ResourceOptions(parent=self, depends_on=[namespace, *policies])
-        k8s.helm.v3.Release(
-            f"{name}-prometheus",
-            name="prometheus",
-            chart="prometheus",
-            version=args.prometheus_version,
-            repository_opts={"repo": PROMETHEUS_REPO},
-            namespace=args.namespace,
-            values=prometheus_values(args),
-            opts=after_policies,
-        )
-        k8s.helm.v3.Release(
-            f"{name}-kiali",
-            name="kiali",
-            chart="kiali-server",
-            version=args.kiali_version,
-            repository_opts={"repo": KIALI_REPO},
-            namespace=args.namespace,
-            values=kiali_values(args),
-            opts=after_policies,
-        )
+        for release, chart, version, repo, values in (
+            ("prometheus", "prometheus", args.prometheus_version, PROMETHEUS_REPO, prometheus_values(args)),
+            ("kiali", "kiali-server", args.kiali_version, KIALI_REPO, kiali_values(args)),
+        ):
+            helm_release(
+                f"{name}-{release}",
+                release=release,
+                chart=chart,
+                version=version,
+                repo=repo,
+                namespace=args.namespace,
+                values=values,
+                opts=after_policies,
+            )
         deployment, service = jaeger_manifests(args)
         k8s.apps.v1.Deployment(f"{name}-jaeger", metadata=deployment["metadata"], spec=deployment["spec"], opts=after_policies)
         k8s.core.v1.Service(f"{name}-jaeger-svc", metadata=service["metadata"], spec=service["spec"], opts=after_policies)

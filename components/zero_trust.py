@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import TOKEN
+from components import TOKEN, strict_mtls
 from components.settings import AppsSettings
 
 TRUST_DOMAIN = "cluster.local"
@@ -232,14 +232,7 @@ class ZeroTrust(pulumi.ComponentResource):
                 f"{name}-np-{manifest['metadata']['name']}", metadata=manifest["metadata"], spec=manifest["spec"], opts=in_ns
             )
         self.default_deny = policies["default-deny"]
-        k8s.apiextensions.CustomResource(
-            f"{name}-mtls-strict",
-            api_version="security.istio.io/v1",
-            kind="PeerAuthentication",
-            metadata={"name": "default", "namespace": ns},
-            spec={"mtls": {"mode": "STRICT"}},
-            opts=in_ns,
-        )
+        strict_mtls(f"{name}-mtls-strict", ns, in_ns)
         for manifest in authorization_policies(args):
             k8s.apiextensions.CustomResource(
                 f"{name}-authz-{manifest['metadata']['name']}",

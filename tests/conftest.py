@@ -62,3 +62,11 @@ def _verified(name: str):
 def verified():
     """``verified("dev")``: tools.verify's Result for a stack, computed once."""
     return _verified
+
+
+@pytest.fixture
+def aws_credentials(monkeypatch) -> None:
+    """Fake credentials for moto, and none of the machine's own profile."""
+    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "eu-west-1"}.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)

@@ -16,11 +16,7 @@ REGION = "eu-west-1"
 BUCKET = "team-pulumi-state"
 
 
-@pytest.fixture(autouse=True)
-def fake_credentials(monkeypatch) -> None:
-    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION}.items():
-        monkeypatch.setenv(k, v)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+pytestmark = pytest.mark.usefixtures("aws_credentials")
 
 
 def assert_bucket_is_right(session: boto3.session.Session) -> None:

@@ -13,11 +13,7 @@ from tools import preflight
 REGION = "eu-west-1"
 
 
-@pytest.fixture(autouse=True)
-def fake_credentials(monkeypatch) -> None:
-    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION}.items():
-        monkeypatch.setenv(k, v)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+pytestmark = pytest.mark.usefixtures("aws_credentials")
 
 
 def settings(**eks):

@@ -154,4 +154,8 @@ def test_recorded_default_deny_denies_and_the_seeds_version_would_not(stack) -> 
     deny = next(o for o in demo if o["kind"] == "NetworkPolicy" and o["metadata"]["name"] == "default-deny")
     deny["spec"] = {"podSelector": {}, "policyTypes": ["Ingress", "Egress"], "ingress": [{"from": []}], "egress": [{"to": []}]}
     seed = {(f.src, f.dst, f.port) for f in flows(demo, scope={NS}) if f.layer == "cni"}
-    assert {("external", "demo/frontend", "*"), ("external", "demo/my-service", "*"), ("demo/client", "demo/frontend", "*")} <= seed
+    assert {
+        ("external", "demo/frontend", "*"),
+        ("external", "demo/my-service", "*"),
+        ("demo/client", "demo/frontend", "*"),
+    } <= seed
