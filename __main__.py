@@ -25,12 +25,11 @@ from components.cert_manager import CertManager, CertManagerArgs
 from components.gateway_tls import GatewayTls, GatewayTlsArgs
 from components.istio import GATEWAY_SELECTOR, GATEWAY_SERVICE_ACCOUNT, ExternalCa, Istio, IstioArgs
 from components.observability import Observability, ObservabilityArgs
-from components.sample_apps import SampleApps, SampleAppsArgs
+from components.sample_apps import SampleApps, SampleAppsArgs, curl_commands
 from components.settings import load
 from components.zero_trust import Endpoint, ZeroTrust, ZeroTrustArgs
 
-settings = load()
-s = settings
+s = load()  # the stack's validated settings; nothing is registered if they are wrong
 
 if s.cluster.provider == "kind":
     from components.kind_cluster import KindCluster, KindClusterArgs
@@ -181,7 +180,7 @@ if s.apps.enabled:
     )
 
 if s.observability.enabled:
-    Observability(
+    observability = Observability(
         "observability",
         ObservabilityArgs(
             namespace=s.observability.namespace,
@@ -191,45 +190,24 @@ if s.observability.enabled:
             workload_namespaces=(s.apps.namespace,) if s.apps.enabled else (),
             gateway_namespace=s.istio.gateway_namespace,
             node_cidrs=s.node_cidrs,
+            calico_flows=s.observability.calico_flows,
             # Edge: istiod ready → observability. The Telemetry object needs Istio's webhook and
             # Kiali reads istiod. No workload waits for observability.
             after=[istio.istiod],
         ),
         opts=on_cluster,
     )
-    ns = s.observability.namespace
-    forwards = {
-        "kiali": f"kubectl -n {ns} port-forward svc/kiali 20001:20001   # http://localhost:20001, token: kubectl -n {ns} create token kiali",
-        "prometheus": f"kubectl -n {ns} port-forward svc/prometheus-server 9090:80   # http://localhost:9090",
-        "jaeger": f"kubectl -n {ns} port-forward svc/jaeger 16686:16686   # http://localhost:16686",
-    }
-    if s.observability.calico_flows:
-        forwards["whisker"] = "kubectl -n calico-system port-forward svc/whisker 8081:8081   # http://localhost:8081"
-    pulumi.export("portForward", forwards)
+    pulumi.export("portForward", observability.port_forwards)
 
 pulumi.export("clusterName", s.cluster_name)
 pulumi.export("kubeconfig", cluster.kubeconfig)
 
 if s.cluster.provider == "kind":
-    base_url = f"http://localhost:{s.cluster.kind.http_host_port}"
-    pulumi.export("gatewayUrl", base_url)
+    # What to type after `make up`: the URLs and the commands that show the routing.
+    pulumi.export("gatewayUrl", f"http://localhost:{s.cluster.kind.http_host_port}")
     if s.apps.enabled:
-        host = s.apps.hosts[0]
-        curls = []
-        for svc in (x for x in s.apps.services if x.expose):
-            for route in svc.routes:
-                path = route.prefix or "/"
-                answer = ", ".join(f"{d.subset} {d.weight}%" for d in route.destinations)
-                header = "" if host == "localhost" else f"-H 'Host: {host}' "
-                curls.append(f"curl -s {header}{base_url}{path}   # {svc.name}: {answer}")
-        pulumi.export("curl", curls)
+        pulumi.export("curl", curl_commands(s.apps, f"http://localhost:{s.cluster.kind.http_host_port}"))
         if gateway_tls is not None and s.cert_manager.gateway_issuer == cm.CA_ISSUER:
-            https_url = f"https://{host}:{s.cluster.kind.https_host_port}"
+            https_url = f"https://{s.apps.hosts[0]}:{s.cluster.kind.https_host_port}"
             pulumi.export("httpsUrl", https_url)
-            pulumi.export(
-                "curlHttps",
-                [
-                    f"kubectl -n {cm.NAMESPACE} get secret {cm.CA_SECRET} -o jsonpath='{{.data.ca\\.crt}}' | base64 -d > mesh-platform-ca.crt",
-                    f"curl -s --cacert mesh-platform-ca.crt {https_url}/v1",
-                ],
-            )
+            pulumi.export("curlHttps", [cm.CA_FETCH_COMMAND, f"curl -s --cacert {cm.CA_FILE} {https_url}/v1"])

@@ -26,6 +26,9 @@ NAMESPACE = "cert-manager"
 #: Secret (in NAMESPACE) holding the CA's certificate and key.
 CA_SECRET = "mesh-platform-ca"
 READY = {"pulumi.com/waitFor": "condition=Ready"}
+#: Where users put the CA certificate to trust the gateway: ``curl --cacert``.
+CA_FILE = "mesh-platform-ca.crt"
+CA_FETCH_COMMAND = f"kubectl -n {NAMESPACE} get secret {CA_SECRET} -o jsonpath='{{.data.ca\\.crt}}' | base64 -d > {CA_FILE}"
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,8 @@ class ObservabilityArgs:
     workload_namespaces: tuple[str, ...]
     gateway_namespace: str
     node_cidrs: tuple[str, ...]
+    calico_flows: bool = False
+    """Calico's Whisker is on: offer its port-forward too."""
     after: Sequence[pulumi.Resource] = field(default_factory=tuple)
 
 
@@ -246,9 +248,25 @@ def jaeger_manifests(args: ObservabilityArgs) -> tuple[dict, dict]:
     return deployment, service
 
 
+def port_forwards(args: ObservabilityArgs) -> dict[str, str]:
+    """The exact commands that open each UI on localhost."""
+    ns = args.namespace
+    out = {
+        "kiali": f"kubectl -n {ns} port-forward svc/kiali 20001:20001   # http://localhost:20001, token: kubectl -n {ns} create token kiali",
+        "prometheus": f"kubectl -n {ns} port-forward svc/prometheus-server 9090:80   # http://localhost:9090",
+        "jaeger": f"kubectl -n {ns} port-forward svc/jaeger {JAEGER_UI_PORT}:{JAEGER_UI_PORT}   # http://localhost:{JAEGER_UI_PORT}",
+    }
+    if args.calico_flows:
+        out["whisker"] = "kubectl -n calico-system port-forward svc/whisker 8081:8081   # http://localhost:8081"
+    return out
+
+
 class Observability(pulumi.ComponentResource):
+    port_forwards: dict[str, str]
+
     def __init__(self, name: str, args: ObservabilityArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(f"{TOKEN}:Observability", name, None, opts)
+        self.port_forwards = port_forwards(args)
         namespace = k8s.core.v1.Namespace(
             f"{name}-ns",
             metadata={
@@ -293,4 +311,4 @@ class Observability(pulumi.ComponentResource):
             spec={"tracing": [{"providers": [{"name": TRACING_PROVIDER}], "randomSamplingPercentage": args.tracing_sampling}]},
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
         )
-        self.register_outputs({"namespace": args.namespace})
+        self.register_outputs({"namespace": args.namespace, "portForwards": self.port_forwards})

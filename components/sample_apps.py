@@ -176,6 +176,18 @@ def gateway_spec(args: SampleAppsArgs) -> dict:
     return {"selector": args.gateway_labels, "servers": servers}
 
 
+def curl_commands(apps: AppsSettings, base_url: str) -> list[str]:
+    """One curl per gateway route, with the version(s) that should answer."""
+    host = apps.hosts[0]
+    header = "" if host == "localhost" else f"-H 'Host: {host}' "
+    out = []
+    for svc in (x for x in apps.services if x.expose):
+        for route in svc.routes:
+            answer = ", ".join(f"{d.subset} {d.weight}%" for d in route.destinations)
+            out.append(f"curl -s {header}{base_url}{route.prefix or '/'}   # {svc.name}: {answer}")
+    return out
+
+
 class SampleApps(pulumi.ComponentResource):
     def __init__(self, name: str, args: SampleAppsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(f"{TOKEN}:SampleApps", name, None, opts)
