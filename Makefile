@@ -81,7 +81,7 @@ verify-all: $(VENV)/.dev ## `make verify` for every stack in stacks/
 prereqs:
 	@missing=(); for t in $(PREREQS); do command -v "$$t" >/dev/null || missing+=("$$t"); done; \
 	if [ $${#missing[@]} -gt 0 ]; then \
-	  echo "missing for stack $(STACK): $${missing[*]} (README.md, Prerequisites, lists versions and install links)" >&2; exit 1; fi
+	  echo "missing for stack $(STACK): $${missing[*]} (README.md, "Prerequisites", lists the versions)" >&2; exit 1; fi
 	@if [[ " $(PREREQS) " == *" docker "* ]] && ! docker info >/dev/null 2>&1; then \
 	  echo "docker is installed but its engine does not answer (is Docker running?)" >&2; exit 1; fi
 	@if [[ " $(PREREQS) " == *" aws "* ]]; then $(PY) -m tools.preflight --stack $(STACK); fi
@@ -102,7 +102,8 @@ stack: $(VENV)/.runtime prereqs
 up: stack ## create or update STACK (default dev): cluster, Calico, Istio, apps
 	@export PULUMI_CONFIG_PASSPHRASE_FILE=$${PULUMI_CONFIG_PASSPHRASE_FILE:-$(PASSPHRASE_FILE)}; \
 	if [ "$(STACK)" = lab ] || [[ "$(STACK)" == lab-* ]]; then \
-	  $(PULUMI) stack tag set --stack $(STACK) mesh-platform:expires "$$(date -u -d '+$(LAB_TTL_HOURS) hours' +%Y-%m-%dT%H:%M:%SZ)"; fi; \
+	  expires="$$($(PY) -c 'import datetime as d; print((d.datetime.now(d.UTC) + d.timedelta(hours=$(LAB_TTL_HOURS))).strftime("%Y-%m-%dT%H:%M:%SZ"))')"; \
+	  $(PULUMI) stack tag set --stack $(STACK) mesh-platform:expires "$$expires"; fi; \
 	$(PULUMI) up --yes --stack $(STACK)
 
 .PHONY: preview
