@@ -2,9 +2,9 @@
 
 Per service: a ServiceAccount (its mesh identity), one Deployment per version labelled
 ``app``/``version``, a Service, a DestinationRule with one subset per version, and (when it has
-routes) a VirtualService, bound to the ingress Gateway when the service is exposed. A workload
-that may call others gets a small caller container that exercises exactly those calls. The
-``client`` workload is an in-mesh curl to probe from.
+routes) a mesh VirtualService under its full name and, when exposed, a second one bound to the
+ingress Gateway. A workload that may call others gets a small caller container that exercises
+exactly those calls. The ``client`` workload is an in-mesh curl to probe from.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from components import TOKEN
 from components.settings import CURL_IMAGE, ECHO_IMAGE, AppsSettings, Service
 
 GATEWAY_NAME = "mesh-gateway"
+#: Port 80 when it only redirects to HTTPS (certManager.httpsRedirect).
+REDIRECT_GATEWAY_NAME = "mesh-gateway-http"
 #: Never 1337: that UID is the sidecar's, and its traffic bypasses the redirect.
 APP_UID = 65532
 
@@ -131,8 +133,8 @@ def deployment(namespace: str, name: str, version: str, role: str | None, contai
     }
 
 
-def virtual_service(svc: Service, apps: AppsSettings, exposed_gateway: str | None) -> dict:
-    host = fqdn(svc, apps.namespace)
+def http_routes(svc: Service, namespace: str) -> list[dict]:
+    host = fqdn(svc, namespace)
     http = []
     for route in svc.routes:
         entry: dict = {
@@ -152,28 +154,59 @@ def virtual_service(svc: Service, apps: AppsSettings, exposed_gateway: str | Non
         if route.timeout:
             entry["timeout"] = route.timeout
         http.append(entry)
-    spec: dict = {"hosts": [host], "gateways": ["mesh"], "http": http}
-    if exposed_gateway:
-        spec["hosts"] = [host, *apps.hosts]
-        spec["gateways"] = ["mesh", exposed_gateway]
-    return spec
+    return http
 
 
-def gateway_spec(args: SampleAppsArgs) -> dict:
+def virtual_service(svc: Service, apps: AppsSettings) -> dict:
+    """In-mesh routing: sidecars only, under the service's full name."""
+    return {"hosts": [fqdn(svc, apps.namespace)], "gateways": ["mesh"], "http": http_routes(svc, apps.namespace)}
+
+
+def gateway_virtual_service(svc: Service, apps: AppsSettings, gateway_ref: str) -> dict:
+    """The same routes at the ingress gateway, for whatever hosts the Gateway's servers list.
+
+    Host ``*``: istiod resolves a one-word VirtualService host such as ``localhost`` to
+    ``localhost.<namespace>.svc.cluster.local`` (ResolveShortnameToFQDN, pilot/pkg/model/config.go) while
+    Gateway server hosts stay literal, so the two would never intersect and the gateway would answer 404.
+    ``*`` is left alone and intersects every server host (pkg/config/host names.go Intersection): the
+    Gateway alone decides which hosts are served. Bound to the gateway only, so sidecars ignore it."""
+    return {"hosts": ["*"], "gateways": [gateway_ref], "http": http_routes(svc, apps.namespace)}
+
+
+def redirect_virtual_service(gateway_ref: str) -> dict:
+    """Port 80 answers every request with a redirect to HTTPS, as a catch-all *route*.
+
+    A server-level ``tls.httpsRedirect`` sets ``RequireTls: ALL`` on the whole virtual host, and the
+    route cert-manager's HTTP-01 solver Ingress adds for the same host on port 80 merges into that
+    virtual host (buildGatewayHTTPRouteConfig, pilot/pkg/networking/core/gateway.go), so the challenge
+    would be redirected too. A catch-all route instead is moved behind every more specific route of
+    the merged virtual host (SortVHostRoutes, pilot/pkg/networking/core/route/route.go): the solver's
+    exact ``/.well-known/acme-challenge/<token>`` path wins at every renewal."""
+    return {
+        "hosts": ["*"],
+        "gateways": [gateway_ref],
+        "http": [{"name": "https-redirect", "redirect": {"scheme": "https", "redirectCode": 301}}],
+    }
+
+
+def gateway_specs(args: SampleAppsArgs) -> dict[str, dict]:
+    """Gateway name → spec. With the HTTPS redirect, port 80 is a Gateway of its own, so that only the
+    redirect binds to it and the app routes bind to the HTTPS server alone."""
     hosts = list(args.apps.hosts)
-    http: dict = {"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": hosts}
-    servers = [http]
-    if args.tls_secret is not None:
-        if args.https_redirect:
-            http["tls"] = {"httpsRedirect": True}
-        servers.append(
-            {
-                "port": {"number": 443, "name": "https", "protocol": "HTTPS"},
-                "hosts": hosts,
-                "tls": {"mode": "SIMPLE", "credentialName": args.tls_secret},
-            }
-        )
-    return {"selector": args.gateway_labels, "servers": servers}
+    http = {"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": hosts}
+    if args.tls_secret is None:
+        return {GATEWAY_NAME: {"selector": args.gateway_labels, "servers": [http]}}
+    https = {
+        "port": {"number": 443, "name": "https", "protocol": "HTTPS"},
+        "hosts": hosts,
+        "tls": {"mode": "SIMPLE", "credentialName": args.tls_secret},
+    }
+    if args.https_redirect:
+        return {
+            GATEWAY_NAME: {"selector": args.gateway_labels, "servers": [https]},
+            REDIRECT_GATEWAY_NAME: {"selector": args.gateway_labels, "servers": [http]},
+        }
+    return {GATEWAY_NAME: {"selector": args.gateway_labels, "servers": [http, https]}}
 
 
 def curl_commands(apps: AppsSettings, base_url: str) -> list[str]:
@@ -194,16 +227,26 @@ class SampleApps(pulumi.ComponentResource):
         apps, ns = args.apps, args.apps.namespace
         root = pulumi.ResourceOptions(parent=self, depends_on=list(args.after))
         any_exposed = any(s.expose for s in apps.services)
-        gateway_ref = f"{ns}/{GATEWAY_NAME}" if any_exposed else None
+        gateway_ref = f"{ns}/{GATEWAY_NAME}"
         if any_exposed:
-            k8s.apiextensions.CustomResource(
-                f"{name}-gateway",
-                api_version="networking.istio.io/v1",
-                kind="Gateway",
-                metadata={"name": GATEWAY_NAME, "namespace": ns},
-                spec=gateway_spec(args),
-                opts=root,
-            )
+            for gw_name, spec in gateway_specs(args).items():
+                k8s.apiextensions.CustomResource(
+                    f"{name}-{gw_name.removeprefix('mesh-')}",
+                    api_version="networking.istio.io/v1",
+                    kind="Gateway",
+                    metadata={"name": gw_name, "namespace": ns},
+                    spec=spec,
+                    opts=root,
+                )
+            if args.tls_secret is not None and args.https_redirect:
+                k8s.apiextensions.CustomResource(
+                    f"{name}-https-redirect-vs",
+                    api_version="networking.istio.io/v1",
+                    kind="VirtualService",
+                    metadata={"name": "https-redirect", "namespace": ns},
+                    spec=redirect_virtual_service(f"{ns}/{REDIRECT_GATEWAY_NAME}"),
+                    opts=root,
+                )
 
         def containers_for(workload: str, main: dict) -> list[dict]:
             targets = [(fqdn(t, ns), t.port) for t in apps.callees_of(workload)]
@@ -255,7 +298,16 @@ class SampleApps(pulumi.ComponentResource):
                     api_version="networking.istio.io/v1",
                     kind="VirtualService",
                     metadata={"name": svc.name, "namespace": ns},
-                    spec=virtual_service(svc, apps, gateway_ref if svc.expose else None),
+                    spec=virtual_service(svc, apps),
+                    opts=root,
+                )
+            if svc.routes and svc.expose:
+                k8s.apiextensions.CustomResource(
+                    f"{name}-{svc.name}-gateway-vs",
+                    api_version="networking.istio.io/v1",
+                    kind="VirtualService",
+                    metadata={"name": f"{svc.name}-gateway", "namespace": ns},
+                    spec=gateway_virtual_service(svc, apps, gateway_ref),
                     opts=root,
                 )
         if apps.client:

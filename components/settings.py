@@ -471,6 +471,17 @@ class Settings(_Settings):
             raise ValueError("observability.nodeCidrs is required for this cluster (the nodes' addresses, for egress policy)")
         if self.apps.namespace in ("kube-system", "istio-system", self.istio.gateway_namespace, "calico-system"):
             raise ValueError(f"apps.namespace {self.apps.namespace!r} is a platform namespace; pick another")
+        if self.cert_manager.enabled and self.cert_manager.gateway_issuer == ACME_ISSUER:
+            for i, host in enumerate(self.apps.hosts):
+                if "." not in host:
+                    # istiod resolves a one-word VirtualService host to <host>.<namespace>.svc.cluster.local
+                    # (ResolveShortnameToFQDN), the solver Ingress's route included.
+                    raise ValueError(
+                        f"apps.hosts[{i}] {host!r} is one word, which gatewayIssuer {ACME_ISSUER} cannot serve: the "
+                        "ACME CA validates only public DNS names, and istiod reads the HTTP-01 solver's one-word "
+                        f"host as {host}.<namespace>.svc.cluster.local, so the challenge never reaches the solver; "
+                        "use a full DNS name such as app.example.com"
+                    )
         return self
 
     @property
