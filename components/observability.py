@@ -5,7 +5,7 @@ Everything lives in its own namespace, installed after istiod (the Telemetry obj
 webhook, Kiali needs istiod), and nothing of the sample workloads waits for it. That namespace gets
 its own default deny and exactly the allows its pieces need:
 
-    Prometheus → sidecars 15020/15090 (workload namespace, gateway), istiod 15014,
+    Prometheus → sidecars 15020 (workload namespace, gateway), istiod 15014,
                  Felix 9091 and Typha 9093 and the API server (the nodes' addresses)
     Kiali      → Prometheus 9090, istiod 15014, Jaeger 16686, the API server
     sidecars   → Jaeger 4317 (OTLP spans)
@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
-import yaml
 
 from components import TOKEN, helm_release
 from components.calico import FELIX_METRICS_PORT, TYPHA_METRICS_PORT
@@ -29,8 +28,8 @@ from components.settings import JAEGER_IMAGE, KIALI_REPO, PROMETHEUS_REPO
 PROMETHEUS_LABELS = {"app.kubernetes.io/name": "prometheus", "app.kubernetes.io/component": "server"}
 KIALI_LABELS = {"app.kubernetes.io/name": "kiali"}
 JAEGER_LABELS = {"app": "jaeger"}
-#: Sidecar ports Prometheus scrapes: merged app+agent metrics, and Envoy's own.
-SIDECAR_METRICS_PORTS = (15020, 15090)
+#: Sidecar port Prometheus scrapes: the agent's merged metrics (Envoy's ``istio_*`` series included).
+SIDECAR_METRICS_PORTS = (15020,)
 OTLP_GRPC_PORT = 4317
 JAEGER_UI_PORT = 16686
 PROMETHEUS_PORT = 9090
@@ -123,13 +122,29 @@ def network_policies(args: ObservabilityArgs) -> list[dict]:
     ]
 
 
-def prometheus_values(args: ObservabilityArgs) -> dict:
-    def pods_job(name: str, namespace: str, k8s_app: str, port: int) -> dict:
+ISTIOD_NAMESPACE = "istio-system"
+
+
+def pod_scrape_namespaces(args: ObservabilityArgs) -> tuple[str, ...]:
+    """Where the annotation-driven job looks: the namespaces whose every pod the egress policy admits on 15020."""
+    return (*args.workload_namespaces, args.gateway_namespace)
+
+
+def scrape_configs(args: ObservabilityArgs) -> list[dict]:
+    """Every job Prometheus runs. Each one's targets are admitted by the ``prometheus`` egress policy.
+
+    Istio metrics come one way only: the injector rewrites each sidecar-injected pod's
+    ``prometheus.io/*`` annotations to the agent's merged endpoint on 15020, which already carries
+    Envoy's ``istio_*`` series (applyPrometheusMerge, istio/istio pilot/pkg/kube/inject/inject.go).
+    A second job on Envoy's 15090 would collect every series twice and double Kiali's rates.
+    """
+
+    def pods_job(name: str, namespace: str, label: str, value: str, port: int) -> dict:
         return {
             "job_name": name,
             "kubernetes_sd_configs": [{"role": "pod", "namespaces": {"names": [namespace]}}],
             "relabel_configs": [
-                {"source_labels": ["__meta_kubernetes_pod_label_k8s_app"], "regex": k8s_app, "action": "keep"},
+                {"source_labels": [f"__meta_kubernetes_pod_label_{label}"], "regex": value, "action": "keep"},
                 {
                     "source_labels": ["__meta_kubernetes_pod_ip"],
                     "regex": "(.+)",
@@ -139,14 +154,44 @@ def prometheus_values(args: ObservabilityArgs) -> dict:
             ],
         }
 
-    envoy = {
-        "job_name": "envoy-stats",
-        "metrics_path": "/stats/prometheus",
-        "kubernetes_sd_configs": [{"role": "pod"}],
+    # The chart's own kubernetes-pods job, limited to the namespaces the policy admits (elsewhere,
+    # e.g. cert-manager's or Kiali's annotated pods, it would only collect down targets).
+    annotated_pods = {
+        "job_name": "kubernetes-pods",
+        "honor_labels": True,
+        "kubernetes_sd_configs": [{"role": "pod", "namespaces": {"names": list(pod_scrape_namespaces(args))}}],
         "relabel_configs": [
-            {"source_labels": ["__meta_kubernetes_pod_container_port_name"], "regex": ".*-envoy-prom", "action": "keep"},
+            {"source_labels": ["__meta_kubernetes_pod_annotation_prometheus_io_scrape"], "action": "keep", "regex": "true"},
+            {
+                "source_labels": ["__meta_kubernetes_pod_annotation_prometheus_io_path"],
+                "action": "replace",
+                "target_label": "__metrics_path__",
+                "regex": "(.+)",
+            },
+            {
+                "source_labels": ["__meta_kubernetes_pod_annotation_prometheus_io_port", "__meta_kubernetes_pod_ip"],
+                "action": "replace",
+                "regex": r"(\d+);((([0-9]+?)(\.|$)){4})",
+                "replacement": "$2:$1",
+                "target_label": "__address__",
+            },
+            {"action": "labelmap", "regex": "__meta_kubernetes_pod_label_(.+)"},
+            {"source_labels": ["__meta_kubernetes_namespace"], "action": "replace", "target_label": "namespace"},
+            {"source_labels": ["__meta_kubernetes_pod_name"], "action": "replace", "target_label": "pod"},
+            {"source_labels": ["__meta_kubernetes_pod_phase"], "regex": "Pending|Succeeded|Failed|Completed", "action": "drop"},
         ],
     }
+    return [
+        {"job_name": "prometheus", "static_configs": [{"targets": [f"localhost:{PROMETHEUS_PORT}"]}]},
+        annotated_pods,
+        # istiod alone of istio-system (istio-cni's annotated pods there are not admitted).
+        pods_job("istiod", ISTIOD_NAMESPACE, "app", "istiod", ISTIOD_MONITORING_PORT),
+        pods_job("calico-felix", "calico-system", "k8s_app", "calico-node", FELIX_METRICS_PORT),
+        pods_job("calico-typha", "calico-system", "k8s_app", "calico-typha", TYPHA_METRICS_PORT),
+    ]
+
+
+def prometheus_values(args: ObservabilityArgs) -> dict:
     return {
         # Only the server: the mesh's and Calico's own endpoints are what we watch.
         "alertmanager": {"enabled": False},
@@ -158,16 +203,13 @@ def prometheus_values(args: ObservabilityArgs) -> dict:
             "retention": "2d",
             "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
         },
-        # The chart's kubernetes-pods job scrapes the annotations Istio puts on injected pods
-        # (15020, merged metrics); these add Envoy's own stats and Calico's Felix and Typha.
-        "extraScrapeConfigs": yaml.safe_dump(
-            [
-                envoy,
-                pods_job("calico-felix", "calico-system", "calico-node", FELIX_METRICS_PORT),
-                pods_job("calico-typha", "calico-system", "calico-typha", TYPHA_METRICS_PORT),
-            ],
-            sort_keys=False,
-        ),
+        # The chart's default scrape_configs (charts/prometheus/values.yaml, serverFiles."prometheus.yml";
+        # read at chart 27.46.0, the stored version nearest the pin) include jobs this namespace's policy
+        # blocks: kubernetes-service-endpoints (CoreDNS 9153), kubernetes-nodes and -cadvisor, the
+        # pushgateway and blackbox probes, and kubernetes-pods in every namespace. Helm replaces a list
+        # value whole, so this list is the complete set of jobs; templates/cm.yaml renders it under
+        # ``scrape_configs`` and appends ``extraScrapeConfigs`` (left empty).
+        "serverFiles": {"prometheus.yml": {"scrape_configs": scrape_configs(args)}},
     }
 
 

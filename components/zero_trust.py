@@ -124,7 +124,7 @@ def network_policies(args: ZeroTrustArgs) -> list[dict]:
             )
         )
     if args.scraper:
-        # Sidecar metrics (15020 merged, 15090 Envoy) are served by the proxy outside Envoy's
+        # Sidecar metrics (15020, merged) are served by the proxy outside Envoy's
         # inbound chain, so only this L4 rule is needed; no AuthorizationPolicy opens them.
         policies.append(
             (

@@ -29,8 +29,64 @@ def test_dev_has_the_pinned_pieces(stack) -> None:
         "type": "RuntimeDefault"
     }
     assert pod["containers"][0]["securityContext"]["capabilities"] == {"drop": ["ALL"]}
-    scrape = prom.inputs["values"]["extraScrapeConfigs"]
-    assert "calico-felix" in scrape and "calico-typha" in scrape and "envoy-stats" in scrape
+    jobs = prom.inputs["values"]["serverFiles"]["prometheus.yml"]["scrape_configs"]
+    assert [j["job_name"] for j in jobs] == ["prometheus", "kubernetes-pods", "istiod", "calico-felix", "calico-typha"]
+    assert "extraScrapeConfigs" not in prom.inputs["values"]
+
+
+def _jobs(rec) -> dict[str, dict]:
+    prom = one(rec, RELEASE, "observability-prometheus")
+    return {j["job_name"]: j for j in prom.inputs["values"]["serverFiles"]["prometheus.yml"]["scrape_configs"]}
+
+
+#: The chart's default jobs (prometheus-community/helm-charts charts/prometheus/values.yaml,
+#: serverFiles."prometheus.yml".scrape_configs) whose targets the observability policy does not admit.
+CHART_JOBS_BLOCKED = (
+    "kubernetes-apiservers",
+    "kubernetes-nodes",
+    "kubernetes-nodes-cadvisor",
+    "kubernetes-service-endpoints",
+    "kubernetes-service-endpoints-slow",
+    "prometheus-pushgateway",
+    "kubernetes-services",
+    "kubernetes-pods-slow",
+)
+
+
+def test_envoy_metrics_are_scraped_one_way_only(stack) -> None:
+    """15020 (the agent's merged endpoint, Envoy's istio_* included) and never 15090 as well."""
+    jobs = _jobs(stack("dev"))
+    assert not [n for n, j in jobs.items() if "15090" in str(j) or "envoy-prom" in str(j) or "/stats/prometheus" in str(j)]
+    sidecar_jobs = [n for n, j in jobs.items() if "prometheus_io_scrape" in str(j)]
+    assert sidecar_jobs == ["kubernetes-pods"]
+    assert obs.SIDECAR_METRICS_PORTS == (15020,)
+
+
+def test_every_scrape_job_targets_only_what_the_policy_admits(stack) -> None:
+    rec = stack("dev")
+    jobs = _jobs(rec)
+    assert not set(CHART_JOBS_BLOCKED) & set(jobs)
+    egress = _np(rec, "observability", "prometheus")["spec"]["egress"]
+    admitted = {
+        e["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+        for rule in egress
+        for e in rule["to"]
+        if "namespaceSelector" in e
+    }
+    for name, job in jobs.items():
+        for sd in job.get("kubernetes_sd_configs", []):
+            names = sd.get("namespaces", {}).get("names")
+            assert names, f"{name} discovers in every namespace"
+            # calico-system runs on the host network: reached through the nodes' addresses.
+            assert set(names) - {"calico-system"} <= admitted, (name, names, admitted)
+    assert jobs["kubernetes-pods"]["kubernetes_sd_configs"][0]["namespaces"]["names"] == ["demo", "istio-ingress"]
+    istiod = next(r for r in egress if r["to"][0].get("podSelector") == {"matchLabels": {"app": "istiod"}})
+    assert jobs["istiod"]["relabel_configs"][0] == {
+        "source_labels": ["__meta_kubernetes_pod_label_app"],
+        "regex": "istiod",
+        "action": "keep",
+    }
+    assert istiod["ports"] == [{"protocol": "TCP", "port": 15014}] and "15014" in str(jobs["istiod"])
 
 
 def test_tracing_sampling_from_config_through_the_telemetry_api(stack) -> None:
@@ -70,7 +126,7 @@ def test_workload_namespace_admits_exactly_the_scrapes_and_sends_only_spans(stac
     scrape = _np(rec, "demo", "allow-metrics-scrape")["spec"]
     assert scrape["podSelector"] == {} and scrape["policyTypes"] == ["Ingress"]
     (rule,) = scrape["ingress"]
-    assert rule["ports"] == [{"protocol": "TCP", "port": 15020}, {"protocol": "TCP", "port": 15090}]
+    assert rule["ports"] == [{"protocol": "TCP", "port": 15020}]
     assert rule["from"] == [
         {
             "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "observability"}},
@@ -92,7 +148,7 @@ def test_observability_namespace_has_its_own_default_deny_and_minimal_allows(sta
         {"from": [{"podSelector": {"matchLabels": obs.KIALI_LABELS}}], "ports": [{"protocol": "TCP", "port": 9090}]}
     ]
     ports = sorted(p["port"] for rule in prom["egress"] for p in rule["ports"])
-    assert ports == [53, 53, 443, 6443, 9091, 9093, 15014, 15020, 15090]
+    assert ports == [53, 53, 443, 6443, 9091, 9093, 15014, 15020]
     jaeger = _np(rec, "observability", "jaeger")["spec"]
     assert sorted(p["port"] for rule in jaeger["ingress"] for p in rule["ports"]) == [4317, 16686]
     kiali = _np(rec, "observability", "kiali")["spec"]
@@ -108,7 +164,7 @@ def test_verify_sees_the_scrapes_and_nothing_more(verified) -> None:
         if f.layer == "cni" and f.src == "observability/prometheus" and f.dst.startswith("demo/")
     }
     assert scrapes == {
-        ("observability/prometheus", f"demo/{w}", p) for w in ("my-service", "frontend", "client") for p in ("15020", "15090")
+        ("observability/prometheus", f"demo/{w}", p) for w in ("my-service", "frontend", "client") for p in ("15020",)
     }
 
 
