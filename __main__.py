@@ -46,6 +46,7 @@ if s.cluster.provider == "kind":
                 (s.cluster.kind.http_node_port, s.cluster.kind.http_host_port),
                 (s.cluster.kind.https_node_port, s.cluster.kind.https_host_port),
             ),
+            discover_node_cidrs=s.discover_node_cidrs,
         ),
     )
 elif s.cluster.provider == "eks":
@@ -189,7 +190,8 @@ if s.observability.enabled:
             tracing_sampling=s.observability.tracing_sampling,
             workload_namespaces=(s.apps.namespace,) if s.apps.enabled else (),
             gateway_namespace=s.istio.gateway_namespace,
-            node_cidrs=s.node_cidrs,
+            # Edge (kind, nodeCidrs unset): the cluster's network probe → the egress policy's node CIDRs.
+            node_cidrs=cluster.node_cidrs if s.discover_node_cidrs else s.node_cidrs,
             calico_flows=s.observability.calico_flows,
             # Edge: istiod ready → observability. The Telemetry object needs Istio's webhook and
             # Kiali reads istiod. No workload waits for observability.

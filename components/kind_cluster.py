@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from typing import Literal
 
@@ -22,6 +23,8 @@ class KindClusterArgs:
     service_subnet: str
     port_mappings: tuple[tuple[int, int], ...]
     """(nodePort, hostPort) pairs: the gateway's NodePorts reachable on localhost."""
+    discover_node_cidrs: bool = False
+    """Read the IPv4 subnet(s) Docker really gave kind's network (``node_cidrs``)."""
 
 
 def kind_config(args: KindClusterArgs) -> str:
@@ -65,6 +68,35 @@ kind get kubeconfig --name "$KIND_CLUSTER"
 """
 # Idempotent: succeeds when the cluster is already gone.
 _DELETE = 'kind delete cluster --name "$KIND_CLUSTER"'
+# The nodes' addresses come from the Docker network kind attaches them to ("kind", or the one
+# KIND_EXPERIMENTAL_DOCKER_NETWORK names); Docker picks its subnet from its address pools, which
+# need not be 172.16.0.0/12. Only IPv4 subnets: the network is dual-stack by default.
+_NODE_CIDRS = """set -eu
+net="${KIND_EXPERIMENTAL_DOCKER_NETWORK:-kind}"
+subnets=$(docker network inspect "$net" --format '{{range .IPAM.Config}}{{.Subnet}} {{end}}')
+v4=$(printf '%s\\n' $subnets | grep -E '^[0-9]+[.][0-9]+[.][0-9]+[.][0-9]+/[0-9]+$' || true)
+if [ -z "$v4" ]; then
+  echo "docker network $net has no IPv4 subnet; set mesh-platform:observability.nodeCidrs" >&2
+  exit 1
+fi
+printf '%s\\n' "$v4"
+"""
+
+
+def ipv4_subnets(stdout: str) -> list[str]:
+    """The IPv4 networks in the probe's output, normalised; refuses to return none (an empty
+    ``ipBlock`` list would leave a policy rule without peers, which admits every destination)."""
+    out = []
+    for line in stdout.split():
+        try:
+            net = ipaddress.ip_network(line.strip(), strict=False)
+        except ValueError:
+            continue
+        if net.version == 4:
+            out.append(str(net))
+    if not out:
+        raise ValueError(f"no IPv4 subnet in the kind network probe's output {stdout!r}; set observability.nodeCidrs")
+    return out
 
 
 class KindCluster(pulumi.ComponentResource):
@@ -72,6 +104,8 @@ class KindCluster(pulumi.ComponentResource):
     kind: Literal["kind"] = "kind"
     kubeconfig: pulumi.Output[str]
     provider: k8s.Provider
+    node_cidrs: pulumi.Output[list[str]] | None = None
+    """IPv4 subnets of the nodes' Docker network (when ``discover_node_cidrs``)."""
 
     def __init__(self, name: str, args: KindClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(f"{TOKEN}:KindCluster", name, None, opts)
@@ -93,6 +127,15 @@ class KindCluster(pulumi.ComponentResource):
             ),
         )
         self.kubeconfig = pulumi.Output.secret(cluster.stdout)
+        if args.discover_node_cidrs:
+            network = local.Command(
+                f"{name}-kind-network",
+                create=_NODE_CIDRS,
+                # A new cluster may land on a re-created network: read it again.
+                triggers=[config],
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster]),
+            )
+            self.node_cidrs = network.stdout.apply(ipv4_subnets)
         # delete_unreachable: tearing down a lab whose cluster is already gone drops its
         # resources from state instead of waiting for an API server that will not answer.
         self.provider = kubernetes_provider(f"{name}-k8s", self.kubeconfig, args.cluster_name, self, delete_unreachable=True)

@@ -53,7 +53,8 @@ class ObservabilityArgs:
     tracing_sampling: float
     workload_namespaces: tuple[str, ...]
     gateway_namespace: str
-    node_cidrs: tuple[str, ...]
+    node_cidrs: pulumi.Input[Sequence[str]]
+    """The nodes' networks (API server, Felix, Typha); an Output when the cluster reads them."""
     calico_flows: bool = False
     """Calico's Whisker is on: offer its port-forward too."""
     after: Sequence[pulumi.Resource] = field(default_factory=tuple)
@@ -71,9 +72,19 @@ def _tcp(*ports: int) -> list[dict]:
     return [{"protocol": "TCP", "port": p} for p in ports]
 
 
+def _node_peers(cidrs: Sequence[str]) -> list[dict]:
+    if not cidrs:  # a rule without peers would admit every destination
+        raise ValueError("observability needs at least one node CIDR")
+    return [{"ipBlock": {"cidr": c}} for c in cidrs]
+
+
 def network_policies(args: ObservabilityArgs) -> list[dict]:
     ns = args.namespace
-    nodes = [{"ipBlock": {"cidr": c}} for c in args.node_cidrs]
+    nodes = (
+        pulumi.Output.from_input(args.node_cidrs).apply(_node_peers)
+        if isinstance(args.node_cidrs, pulumi.Output)
+        else _node_peers(args.node_cidrs)
+    )
     dns = {
         "to": [_peer("kube-system", {"k8s-app": "kube-dns"})],
         "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],

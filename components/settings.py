@@ -448,7 +448,8 @@ class ObservabilitySettings(_Settings):
     """Calico's Goldmane (flow aggregation) and Whisker (flow UI)."""
     node_cidrs: tuple[Cidr, ...] = ()
     """Where the nodes (and so the API server, Felix and Typha) live, for the observability
-    namespace's egress policy. Defaults: kind 172.16.0.0/12 (Docker's bridge networks), EKS the VPC."""
+    namespace's egress policy. Defaults: kind the IPv4 subnet of the Docker network the cluster
+    really got (read after it is created), EKS the VPC."""
 
 
 # --- the whole stack --------------------------------------------------------------------------
@@ -467,7 +468,7 @@ class Settings(_Settings):
     def _check(self) -> Settings:
         if self.istio.ca == "cert-manager" and not self.cert_manager.enabled:
             raise ValueError("istio.ca 'cert-manager' needs certManager.enabled true")
-        if self.observability.enabled and not self.node_cidrs:
+        if self.observability.enabled and not self.node_cidrs and self.cluster.provider != "kind":
             raise ValueError("observability.nodeCidrs is required for this cluster (the nodes' addresses, for egress policy)")
         if self.apps.namespace in ("kube-system", "istio-system", self.istio.gateway_namespace, "calico-system"):
             raise ValueError(f"apps.namespace {self.apps.namespace!r} is a platform namespace; pick another")
@@ -486,13 +487,17 @@ class Settings(_Settings):
 
     @property
     def node_cidrs(self) -> tuple[str, ...]:
+        """Known before anything runs; on kind, empty unless set (the cluster reads its network)."""
         if self.observability.node_cidrs:
             return self.observability.node_cidrs
-        if self.cluster.provider == "kind":
-            return ("172.16.0.0/12",)
         if self.cluster.provider == "eks" and self.cluster.eks and not self.cluster.eks.vpc_id:
             return (self.cluster.eks.vpc_cidr,)
         return ()
+
+    @property
+    def discover_node_cidrs(self) -> bool:
+        """kind: take the nodes' addresses from the Docker network the cluster really got."""
+        return self.cluster.provider == "kind" and self.observability.enabled and not self.observability.node_cidrs
 
     @property
     def cluster_name(self) -> str:

@@ -56,3 +56,52 @@ def test_every_kubernetes_resource_uses_the_cluster_provider(stack) -> None:
     k8s = [r for r in dev.resources if r.type.startswith("kubernetes:")]
     assert k8s
     assert all(r.provider == provider.urn for r in k8s), [r.urn for r in k8s if r.provider != provider.urn]
+
+
+def _probe(tmp_path, docker_out: str, docker_rc: int = 0, **env: str):
+    """Run the node-network probe with a stand-in ``docker`` that records its arguments."""
+    import subprocess
+
+    from components.kind_cluster import _NODE_CIDRS
+
+    fake = tmp_path / "docker"
+    fake.write_text(f'#!/bin/sh\necho "$@" >> "{tmp_path}/calls"\nprintf "%s" "{docker_out}"\nexit {docker_rc}\n')
+    fake.chmod(0o755)
+    environ = {"PATH": f"{tmp_path}:/usr/bin:/bin", **env}
+    done = subprocess.run(["sh", "-c", _NODE_CIDRS], capture_output=True, text=True, env=environ, check=False)
+    calls = (tmp_path / "calls").read_text() if (tmp_path / "calls").exists() else ""
+    return done, calls
+
+
+def test_node_network_probe_reads_the_ipv4_subnet_docker_gave(tmp_path) -> None:
+    done, calls = _probe(tmp_path, "192.168.97.0/24 fc00:f853:ccd:e793::/64 ")
+    assert (done.returncode, done.stdout) == (0, "192.168.97.0/24\n")
+    assert calls.startswith("network inspect kind --format")
+    done, calls = _probe(tmp_path, "10.89.0.0/24 ", KIND_EXPERIMENTAL_DOCKER_NETWORK="lab-net")
+    assert done.stdout == "10.89.0.0/24\n" and "network inspect lab-net" in calls
+
+
+def test_node_network_probe_fails_clearly(tmp_path) -> None:
+    done, _ = _probe(tmp_path, "fc00:f853:ccd:e793::/64 ")
+    assert done.returncode == 1 and "set mesh-platform:observability.nodeCidrs" in done.stderr
+    done, _ = _probe(tmp_path, "", docker_rc=1)
+    assert done.returncode != 0 and done.stdout == ""
+
+
+def test_ipv4_subnets_never_returns_nothing() -> None:
+    import pytest
+
+    from components.kind_cluster import ipv4_subnets
+
+    assert ipv4_subnets("192.168.97.0/24\nfc00:f853:ccd:e793::/64\n") == ["192.168.97.0/24"]
+    with pytest.raises(ValueError, match=r"set observability\.nodeCidrs"):
+        ipv4_subnets("fc00:f853:ccd:e793::/64\n")
+
+
+def test_node_network_probe_only_when_needed(stack, run) -> None:
+    probe = one(stack("dev"), "command:local:Command", "cluster-kind-network")
+    assert "docker network inspect" in probe.inputs["create"]
+    assert "cluster-kind" in str(probe.dependencies)
+    # lab has no observability; an explicit nodeCidrs needs no probe either.
+    for rec in (stack("lab"), run(observability={"enabled": True, "nodeCidrs": ["10.1.0.0/16"]})):
+        assert not [r for r in rec.resources if r.name == "cluster-kind-network"]

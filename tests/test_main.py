@@ -38,7 +38,7 @@ def test_no_istio_resource_can_start_before_calico_is_ready(stack, name) -> None
 def test_calico_waits_for_the_cluster(stack) -> None:
     rec = stack("dev")
     g = graph(rec)
-    cluster = one(rec, "command:local:Command").urn
+    cluster = one(rec, "command:local:Command", "cluster-kind").urn
     assert g.waits_for(one(rec, "kubernetes:helm.sh/v3:Release", "calico-operator").urn, cluster)
 
 

@@ -184,3 +184,21 @@ def test_switched_off_leaves_no_trace(stack) -> None:
     names = {p["metadata"]["name"] for p in objects(rec, "NetworkPolicy")}
     assert "allow-metrics-scrape" not in names and "allow-tracing" not in names
     assert "portForward" not in rec.outputs
+
+
+def test_node_cidrs_on_kind_come_from_the_network_the_cluster_got(stack, run) -> None:
+    """Not a guessed 172.16.0.0/12: the stand-in probe reports 192.168.97.0/24 (tools.engine)."""
+    for name in ("prometheus", "kiali"):
+        egress = _np(stack("dev"), "observability", name)["spec"]["egress"]
+        assert egress[-1]["to"] == [{"ipBlock": {"cidr": "192.168.97.0/24"}}], name
+    rec = run(observability={"enabled": True, "nodeCidrs": ["10.1.0.0/16"]})
+    assert _np(rec, "observability", "prometheus")["spec"]["egress"][-1]["to"] == [{"ipBlock": {"cidr": "10.1.0.0/16"}}]
+    assert "172.16.0.0/12" not in str(objects(stack("dev"), "NetworkPolicy"))
+
+
+def test_a_node_rule_is_never_left_without_peers() -> None:
+    import pytest
+
+    args = obs.ObservabilityArgs("observability", "1.0.0", "1.0.0", 1.0, ("demo",), "istio-ingress", ())
+    with pytest.raises(ValueError, match="at least one node CIDR"):
+        obs.network_policies(args)

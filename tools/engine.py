@@ -35,6 +35,8 @@ _OUTPUT_SIG = "d0e6a833031e9bbcd3f4e8bde6ca49a4"
 _UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 
 #: What the mock engine hands back for outputs a real provider would compute.
+#: What ``docker network inspect kind`` gives on a dual-stack network whose IPv4 pool is not 172.16/12.
+FAKE_KIND_SUBNETS = "192.168.97.0/24\nfc00:f853:ccd:e793::/64\n"
 FAKE_KUBECONFIG = yaml.safe_dump(
     {
         "apiVersion": "v1",
@@ -126,7 +128,8 @@ class StackMocks(pulumi.runtime.Mocks):
         # as eks, awsx, cert-manager) have outputs of other shapes, so only known ones are set.
         outputs = dict(args.inputs) if args.custom else {}
         if args.typ == "command:local:Command":
-            outputs["stdout"] = FAKE_KUBECONFIG
+            # The kind network probe prints the Docker network's subnets; the other commands a kubeconfig.
+            outputs["stdout"] = FAKE_KIND_SUBNETS if args.name.endswith("-kind-network") else FAKE_KUBECONFIG
         if args.typ == "kubernetes:helm.sh/v3:Release":
             outputs["status"] = {"status": "deployed", "name": args.inputs.get("name"), "namespace": args.inputs.get("namespace")}
         if args.typ == "eks:index:Cluster":
