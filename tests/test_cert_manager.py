@@ -45,7 +45,10 @@ def test_issuer_chain(stack) -> None:
 
 
 def test_acme_issuer_from_config() -> None:
-    rec = run_config(certManager={"acme": {"email": "ops@example.com"}, "gatewayIssuer": "mesh-platform-acme"})
+    rec = run_config(
+        certManager={"acme": {"email": "ops@example.com"}, "gatewayIssuer": "mesh-platform-acme"},
+        apps={"hosts": ["mesh.example.com"]},  # ACME validates public DNS names only
+    )
     acme = next(i for i in objects(rec, "ClusterIssuer") if i["metadata"]["name"] == "mesh-platform-acme")
     assert acme["spec"]["acme"]["email"] == "ops@example.com"
     assert acme["spec"]["acme"]["server"].startswith("https://acme-staging-v02.api.letsencrypt.org")

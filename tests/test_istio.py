@@ -31,7 +31,7 @@ def test_gateway_node_ports_match_kind_port_mappings(stack) -> None:
     svc = gateway.inputs["values"]["service"]
     assert svc["type"] == "NodePort"
     node_ports = {p["name"]: p.get("nodePort") for p in svc["ports"]}
-    kind_cfg = yaml.safe_load(one(dev, "command:local:Command").inputs["stdin"])
+    kind_cfg = yaml.safe_load(one(dev, "command:local:Command", "cluster-kind").inputs["stdin"])
     mapped = {m["containerPort"]: m["hostPort"] for m in kind_cfg["nodes"][0]["extraPortMappings"]}
     assert mapped == {node_ports["http2"]: 8080, node_ports["https"]: 8443}
 

@@ -38,6 +38,13 @@ def test_the_gateway_answers_what_the_readme_promises(stack, name) -> None:
         assert answer(servers, port, "example.org", "/") in ("404", "no listener")
 
 
+@pytest.mark.parametrize("name", ["dev", "lab", "staging", "prod"])
+def test_every_gateway_server_of_every_stack_gets_routes(stack, name) -> None:
+    servers = gateway_servers(stack(name).manifests())
+    assert servers and all(s.routed for s in servers), [(s.gateway, s.port, s.bound) for s in servers]
+    assert table(stack(name).manifests())[1] == []
+
+
 # --- istiod's name rules, with the examples of istiod's own doc comments ------------------------
 
 
