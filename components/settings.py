@@ -419,6 +419,14 @@ class AppsSettings(_Settings):
                     raise ValueError(f"service {svc.name!r} allows calls from unknown workload {caller!r}; known: {names}")
                 if caller == svc.name:
                     raise ValueError(f"service {svc.name!r} lists itself in allowFrom")
+        catch_alls = [s.name for s in self.services if s.expose and any(r.prefix is None for r in s.routes)]
+        if len(catch_alls) > 1:
+            # Exposed services share the gateway's hosts, so istiod merges their routes into one
+            # virtual host and keeps only the first catch-all (SortVHostRoutes).
+            raise ValueError(
+                f"exposed services {catch_alls} each have a catch-all route (no prefix); they share the "
+                f"gateway's hosts, so only one would ever answer: give all but one of them prefixes"
+            )
         return self
 
     @property

@@ -155,6 +155,16 @@ BAD_APPS = [
         "routes[0] has no prefix (catch-all) but is not the last route",
     ),
     ("sidecar port", {"services": [{**SVC, "port": 15020}]}, "port 15020 is reserved by the Istio sidecar"),
+    (
+        "two exposed catch-alls",
+        {
+            "services": [
+                {**SVC, "expose": True, "routes": [{"destinations": [{"subset": "v1"}]}]},
+                {**SVC, "name": "svc2", "expose": True, "routes": [{"destinations": [{"subset": "v2"}]}]},
+            ]
+        },
+        "exposed services ['svc', 'svc2'] each have a catch-all route",
+    ),
     ("bad host", {"hosts": ["Not A Host"]}, "mesh-platform:apps.hosts[0]: must be a lower-case DNS name"),
 ]
 ACME = {"gatewayIssuer": "mesh-platform-acme", "acme": {"email": "ops@example.com"}}

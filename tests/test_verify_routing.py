@@ -231,3 +231,26 @@ def test_canary_split_in_the_table(run) -> None:
         Route("localhost", "/", "demo/web", "v2", 10),
     ]
     assert objects(run(apps=apps), "VirtualService")
+
+
+def test_a_route_behind_another_catch_all_never_answers() -> None:
+    """Two VirtualServices merge into one virtual host; the first catch-all wins, the second never answers."""
+    first = _vs(["a.example.com"], ["gw"], name="first")
+    second = _vs(["*"], ["gw"], name="second")
+    second["spec"]["http"] = [
+        {"match": [{"uri": {"prefix": "/api"}}], "route": [{"destination": {"host": "app", "subset": "v2"}}]},
+        {"route": [{"destination": {"host": "app", "subset": "v2"}}]},
+    ]
+    objs = [_gateway(["a.example.com"]), first, second, *_app()]
+    servers = gateway_servers(objs)
+    assert answer(servers, 80, "a.example.com", "/api/x") == "web/app v2 100%"  # moved before the catch-alls
+    assert answer(servers, 80, "a.example.com", "/") == "web/app * 100%"
+    routes, violations = table(objs)
+    assert [(v.object, v.message) for v in violations if "never answers" in v.message] == [
+        (
+            "VirtualService web/second",
+            "http[1] / never answers for host a.example.com on port 80 (route configuration http.80): "
+            "VirtualService web/first http[0] catches every path first",
+        )
+    ]
+    assert Route("a.example.com", "/", "web/app", "v2", 100) not in routes

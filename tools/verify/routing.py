@@ -26,7 +26,8 @@ Every rule below is istiod's, read in istio/istio (release-1.30 line) and named 
 - ``pilot/pkg/networking/core/route/route.go`` ``BuildHTTPRoutesForVirtualService`` /
   ``TranslateRoute`` (a match with another ``port`` or other ``gateways`` is dropped; nothing after a
   catch-all is built) and ``SortVHostRoutes`` / ``IsCatchAllRoute`` (catch-alls move to the end of the
-  merged virtual host, the rest keep their order).
+  merged virtual host, the rest keep their order): a route behind another VirtualService's catch-all
+  in the same virtual host never answers, which is a violation.
 """
 
 from __future__ import annotations
@@ -380,10 +381,22 @@ def table(objects: list[dict[str, Any]], proxy_namespace: str | None = None) -> 
     violations: list[Violation] = []
 
     servers = gateway_servers(objects, proxy_namespace)
+    shadowed: dict[tuple[str, int, str], str] = {}
     for server in servers:
         for vh in server.virtual_hosts:
-            for r in vh.reachable():
+            reachable = vh.reachable()
+            for r in reachable:
                 routes.update(Route(vh.domain, r.path, svc, subset, w) for svc, subset, w in r.destinations)
+            if vh.require_tls or not reachable or not reachable[-1].catch_all:
+                continue
+            first = reachable[-1]
+            for r in vh.routes[len(reachable) :]:
+                shadowed.setdefault(
+                    (r.source, r.index, r.path),
+                    f"http[{r.index}] {r.path} never answers for host {vh.domain} on port {server.port} "
+                    f"(route configuration {server.route_config}): {first.source} http[{first.index}] catches "
+                    "every path first",
+                )
         if not server.routed:
             why = "; ".join(server.bound) or "no VirtualService binds to it"
             violations.append(
@@ -394,6 +407,8 @@ def table(objects: list[dict[str, Any]], proxy_namespace: str | None = None) -> 
                     f"answers 404 there: {why}",
                 )
             )
+
+    violations += [Violation("routing", source, message) for (source, _, _), message in sorted(shadowed.items())]
 
     for vs in by_kind.get("VirtualService", []):
         ns, where = vs["metadata"].get("namespace", "default"), ref(vs)
