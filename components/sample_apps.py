@@ -169,7 +169,8 @@ def gateway_virtual_service(svc: Service, apps: AppsSettings, gateway_ref: str) 
     ``localhost.<namespace>.svc.cluster.local`` (ResolveShortnameToFQDN, pilot/pkg/model/config.go) while
     Gateway server hosts stay literal, so the two would never intersect and the gateway would answer 404.
     ``*`` is left alone and intersects every server host (pkg/config/host names.go Intersection): the
-    Gateway alone decides which hosts are served. Bound to the gateway only, so sidecars ignore it."""
+    Gateway alone decides which hosts are served. Bound to the gateway only, so sidecars ignore it
+    (and istiod's validation, which refuses ``*`` only on VirtualServices bound to ``mesh``, admits it)."""
     return {"hosts": ["*"], "gateways": [gateway_ref], "http": http_routes(svc, apps.namespace)}
 
 

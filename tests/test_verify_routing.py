@@ -254,3 +254,8 @@ def test_a_route_behind_another_catch_all_never_answers() -> None:
         )
     ]
     assert Route("a.example.com", "/", "web/app", "v2", 100) not in routes
+
+
+def test_wildcard_host_bound_to_the_mesh_is_refused() -> None:
+    _, violations = table([_vs(["*"], ["mesh"]), *_app()])
+    assert [v.message for v in violations] == ["host '*' is not allowed on a VirtualService bound to the mesh"]

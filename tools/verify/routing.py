@@ -417,6 +417,9 @@ def table(objects: list[dict[str, Any]], proxy_namespace: str | None = None) -> 
         for g in refs:
             if g != MESH and g not in gateways:
                 violations.append(Violation("routing", where, f"binds to gateway {g!r}, which does not exist"))
+        if MESH in refs and "*" in (spec.get("hosts") or []):
+            # validateVirtualService (pkg/config/validation/validation.go) rejects it at admission.
+            violations.append(Violation("routing", where, "host '*' is not allowed on a VirtualService bound to the mesh"))
         if MESH in refs:
             # Sidecars route a VirtualService host that names a Service of the registry.
             mesh_hosts = [h for h in (resolve_host(x, ns) for x in spec.get("hosts") or []) if _service_key(h, ns) in services]
