@@ -175,6 +175,13 @@ class Server:
     routed: bool = False
 
 
+def _int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0  # the schema check reports it
+
+
 def _selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
     return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
 
@@ -295,11 +302,11 @@ def gateway_servers(objects: list[dict[str, Any]], proxy_namespace: str | None =
                 tls = s.get("tls") or {}
                 server = Server(
                     gateway=name,
-                    port=int(port.get("number", 0)),
+                    port=_int(port.get("number")),
                     name=port.get("name", ""),
                     protocol=(port.get("protocol") or "").upper(),
                     hosts=_sanitize(list(s.get("hosts") or []), gw_ns),
-                    tls_mode=tls.get("mode") if port.get("protocol", "").upper() == "HTTPS" else None,
+                    tls_mode=tls.get("mode") if (port.get("protocol") or "").upper() == "HTTPS" else None,
                     https_redirect=bool(tls.get("httpsRedirect")),
                     route_config=rc,
                 )
@@ -435,7 +442,8 @@ def table(objects: list[dict[str, Any]], proxy_namespace: str | None = None) -> 
                 violations += _resolve(
                     where, i, _service_key(dest.get("host", ""), ns), dest.get("subset", ""), services, subsets, pods
                 )
-    return sorted(routes), violations
+    # A Gateway whose selector matches several gateway workloads is judged once per workload.
+    return sorted(routes), list(dict.fromkeys(violations))
 
 
 def _reachable(routes: list[HttpRoute]) -> list[HttpRoute]:
