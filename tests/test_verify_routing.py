@@ -259,3 +259,23 @@ def test_a_route_behind_another_catch_all_never_answers() -> None:
 def test_wildcard_host_bound_to_the_mesh_is_refused() -> None:
     _, violations = table([_vs(["*"], ["mesh"]), *_app()])
     assert [v.message for v in violations] == ["host '*' is not allowed on a VirtualService bound to the mesh"]
+
+
+def test_the_readme_try_it_commands_answer_as_written(stack) -> None:
+    """Each `curl … localhost:<host port>/<path>   # <service> <version>` of the Quick start, through the
+    kind port mapping (8080 → gateway 80, 8443 → 443), answers with that service and version."""
+    import re
+
+    from components.settings import KindSettings
+    from tools.engine import ROOT
+
+    quick = (ROOT / "README.md").read_text().split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    kind = KindSettings()
+    ports = {kind.http_host_port: 80, kind.https_host_port: 443}
+    servers = gateway_servers(stack("dev").manifests())
+    checked = 0
+    for m in re.finditer(r"curl -s .*?https?://([a-z.]+):(\d+)(/\S*)\s+# (\S+) (v\d+)", quick):
+        host, port, path, service, version = m.groups()
+        assert answer(servers, ports[int(port)], host, path) == f"demo/{service} {version} 100%", m.group(0)
+        checked += 1
+    assert checked == 3
