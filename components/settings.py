@@ -546,7 +546,11 @@ def _error_lines(err: ValidationError) -> list[str]:
             lines.append(f"{key}: unknown key; allowed here: {', '.join(_allowed_keys(e['loc']))}")
             continue
         msg = e["msg"].removeprefix("Value error, ")
-        lines.append(f"{key}: {msg} (got {json.dumps(e.get('input'), default=str)})")
+        given = e.get("input")
+        # A cross-field rule fails on a whole object: its message names the values at fault, and
+        # echoing the object (for a root rule, the whole stack config) would bury that line.
+        got = "" if isinstance(given, Mapping) else f" (got {json.dumps(given, default=str)})"
+        lines.append(f"{key}: {msg}{got}")
     return lines
 
 

@@ -109,3 +109,14 @@ def test_every_error_is_reported_at_once() -> None:
         parse({"cluster": {"workers": -1, "name": "X"}, "istio": {"version": "latest"}, "nope": 1}, "dev")
     lines = str(err.value).splitlines()[1:]
     assert len(lines) == 4, lines
+
+
+def test_a_cross_field_error_names_its_values_without_echoing_the_object() -> None:
+    # A rule over a whole object (weights of one service, the ACME issuer with the hosts) says
+    # which values break it; the object itself, up to the whole stack config, stays out.
+    bad = {"apps": {"services": [{**DEMO_SERVICE, "routes": [{"destinations": [{"subset": "v1", "weight": 60}, {"subset": "v2", "weight": 30}]}]}]}}
+    with pytest.raises(pulumi.RunError) as err:
+        parse(bad, "dev")
+    text = str(err.value)
+    assert "sum to 100 (got 90)" in text
+    assert "(got {" not in text and '"subset"' not in text, text
