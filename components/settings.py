@@ -610,7 +610,7 @@ def compatibility(s: Settings) -> list[str]:
         elif not _in(k8s, row[0], row[1]):
             lines.append(
                 f"{PROJECT}:cluster.kubernetesVersion: {k8s} is outside the Kubernetes range of {key} {version} "
-                f"({row[0]}–{row[1]}, {row[2]})"
+                f"({row[0]}-{row[1]}, {row[2]})"
             )
     istio = _minor(s.istio.version)
     if s.istio.ca == "cert-manager" and istio in ISTIO_CSR_FOR_ISTIO:
@@ -625,7 +625,7 @@ def compatibility(s: Settings) -> list[str]:
         if not _in(_minor(s.observability.kiali_version), low, high):
             lines.append(
                 f"{PROJECT}:observability.kialiVersion: {s.observability.kiali_version} is outside the Kiali range "
-                f"istio.version {s.istio.version} ships ({low}–{high})"
+                f"istio.version {s.istio.version} ships ({low}-{high})"
             )
     if s.cluster.provider == "kind":
         images = KIND_NODE_IMAGES[KIND_VERSION]

@@ -128,3 +128,11 @@ def test_switched_off_leaves_no_trace(stack) -> None:
     names = {p["metadata"]["name"] for p in objects(rec, "NetworkPolicy")}
     assert "allow-metrics-scrape" not in names and "allow-tracing" not in names
     assert "portForward" not in rec.outputs
+
+
+def test_kiali_chart_adds_no_policy_and_only_real_v2_fields(stack) -> None:
+    values = one(stack("dev"), RELEASE, "observability-kiali").inputs["values"]
+    # kiali-server's own NetworkPolicy (default on) admits 20001 and 9090 from any source.
+    assert values["deployment"]["network_policy"] == {"enabled": False}
+    # Kiali v2 has no istio_namespace field: it would be dropped silently.
+    assert "istio_namespace" not in values

@@ -122,20 +122,20 @@ REFUSED = [
         "eks 1.99",
         {"cluster": {**EKS, "kubernetesVersion": "1.99"}},
         [
-            "mesh-platform:cluster.kubernetesVersion: 1.99 is outside the Kubernetes range of istio.version 1.30.5 (1.32–1.36,",
-            "mesh-platform:cluster.kubernetesVersion: 1.99 is outside the Kubernetes range of calico.version v3.31.7 (1.32–1.35,",
+            "mesh-platform:cluster.kubernetesVersion: 1.99 is outside the Kubernetes range of istio.version 1.30.5 (1.32-1.36,",
+            "mesh-platform:cluster.kubernetesVersion: 1.99 is outside the Kubernetes range of calico.version v3.31.7 (1.32-1.35,",
             "mesh-platform:cluster.kubernetesVersion: EKS offers no Kubernetes 1.99; supported: 1.33, 1.34, 1.35",
         ],
     ),
     (
         "kubernetes newer than calico",
         {"cluster": {"provider": "existing", "kubernetesVersion": "1.36", "existing": {"kubeconfig": "k"}}},
-        ["1.36 is outside the Kubernetes range of calico.version v3.31.7 (1.32–1.35, docs.tigera.io"],
+        ["1.36 is outside the Kubernetes range of calico.version v3.31.7 (1.32-1.35, docs.tigera.io"],
     ),
     (
         "kubernetes older than cert-manager",
         {"cluster": {"provider": "existing", "kubernetesVersion": "1.32", "existing": {"kubeconfig": "k"}}},
-        ["1.32 is outside the Kubernetes range of certManager.version v1.21.1 (1.33–1.36,"],
+        ["1.32 is outside the Kubernetes range of certManager.version v1.21.1 (1.33-1.36,"],
     ),
     (
         "istio line unknown",
@@ -150,7 +150,7 @@ REFUSED = [
     (
         "kiali outside istio's range",
         {"observability": {"enabled": True, "kialiVersion": "2.20.0"}},
-        ["mesh-platform:observability.kialiVersion: 2.20.0 is outside the Kiali range istio.version 1.30.5 ships (2.22–2.26)"],
+        ["mesh-platform:observability.kialiVersion: 2.20.0 is outside the Kiali range istio.version 1.30.5 ships (2.22-2.26)"],
     ),
     (
         "node image of another kind release",
@@ -192,9 +192,9 @@ def test_the_default_kubernetes_is_the_newest_every_component_supports() -> None
         ),
         key=lambda m: tuple(map(int, m.split("."))),
     )
-    assert settings.KUBERNETES_VERSION == newest
+    assert newest == settings.KUBERNETES_VERSION
     assert settings.KUBERNETES_VERSION in settings.EKS_VERSIONS
-    assert settings.KIND_NODE_IMAGE == settings.KIND_NODE_IMAGES[settings.KIND_VERSION][settings.KUBERNETES_VERSION]
+    assert settings.KIND_NODE_IMAGES[settings.KIND_VERSION][settings.KUBERNETES_VERSION] == settings.KIND_NODE_IMAGE
 
 
 def test_every_pin_falls_in_a_row_of_the_matrix() -> None:
