@@ -183,7 +183,8 @@ def kiali_values(args: ObservabilityArgs) -> dict:
             "tracing": {
                 "enabled": True,
                 "provider": "jaeger",
-                "internal_url": f"http://jaeger.{args.namespace}.svc.cluster.local:{JAEGER_UI_PORT}",
+                # Kiali v2 reads in_cluster_url (config.go TracingConfig); internal_url would be dropped.
+                "in_cluster_url": f"http://jaeger.{args.namespace}.svc.cluster.local:{JAEGER_UI_PORT}",
                 "use_grpc": False,
             },
             "grafana": {"enabled": False},

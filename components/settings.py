@@ -57,7 +57,7 @@ JAEGER_IMAGE = "docker.io/jaegertracing/jaeger:2.17.0@sha256:6266573208d665ce5c1
 # --- Compatibility matrix: what may be combined, each row with the upstream source it comes from ---
 #
 # Bumping a pin: move the pin above, then the row it falls under here (or add one, with its
-# source), then the recorded chart values in components/chart_values.py. tests/test_settings.py
+# source), then the recorded chart values in tests/data/chart_values.yaml. tests/test_settings.py
 # and tests/test_chart_values.py fail until all three agree.
 
 #: Component line → (oldest, newest) Kubernetes minor it supports, and where that is stated.
