@@ -136,3 +136,13 @@ def test_the_ca_need_follows_the_option() -> None:
     assert csr not in expected(parse({}, "dev"))["cni"]
     assert csr in expected(parse({"istio": {"ca": "cert-manager"}}, "dev"))["cni"]
     assert "cert-manager-istio-csr" in {p.name for p in peers(parse({"istio": {"ca": "cert-manager"}}, "dev"))}
+
+
+def test_removing_the_gateway_from_the_mesh_allow_fails_verify() -> None:
+    objects = copy.deepcopy(_all_on())
+    (allow,) = [o for o in objects if o.get("kind") == "AuthorizationPolicy" and o["metadata"]["name"] == "my-service-allow"]
+    for rule in allow["spec"]["rules"]:
+        for src in rule["from"]:
+            src["source"]["principals"] = [p for p in src["source"]["principals"] if "istio-ingress" not in p]
+    messages = [v.message for v in _verify(objects)]
+    assert "mesh layer blocks declared istio-ingress/istio-ingress → demo/my-service:5000" in messages, messages
