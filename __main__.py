@@ -23,7 +23,15 @@ from components import observability as obs
 from components.calico import Calico, CalicoArgs
 from components.cert_manager import CertManager, CertManagerArgs
 from components.gateway_tls import GatewayTls, GatewayTlsArgs
-from components.istio import GATEWAY_SELECTOR, GATEWAY_SERVICE_ACCOUNT, ExternalCa, Istio, IstioArgs
+from components.istio import (
+    GATEWAY_SELECTOR,
+    GATEWAY_SERVICE_ACCOUNT,
+    ISTIO_CSR_LABELS,
+    ISTIO_CSR_PORT,
+    ExternalCa,
+    Istio,
+    IstioArgs,
+)
 from components.observability import Observability, ObservabilityArgs
 from components.sample_apps import SampleApps, SampleAppsArgs, curl_commands
 from components.settings import load
@@ -157,6 +165,7 @@ if s.apps.enabled:
             tracing=Endpoint(s.observability.namespace, obs.JAEGER_LABELS, (obs.OTLP_GRPC_PORT,))
             if s.observability.enabled
             else None,
+            mesh_ca=Endpoint(cm.NAMESPACE, ISTIO_CSR_LABELS, (ISTIO_CSR_PORT,)) if mesh_ca else None,
             # Edge: istiod ready → ZeroTrust. Istio's validating webhook needs istiod's endpoints
             # before PeerAuthentication/AuthorizationPolicy can be created (istio#38930).
             after=[istio.istiod],

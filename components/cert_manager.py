@@ -26,6 +26,14 @@ NAMESPACE = "cert-manager"
 #: Secret (in NAMESPACE) holding the CA's certificate and key.
 CA_SECRET = "mesh-platform-ca"
 READY = {"pulumi.com/waitFor": "condition=Ready"}
+#: Chart values sent besides the component's typed ones: CRDs installed by the chart, and kept
+#: when the release goes (deleting them would delete every Certificate and Issuer with them).
+HELM_VALUES = {"crds": {"enabled": True, "keep": True}}
+#: HTTP-01 solver Ingresses carry the ``kubernetes.io/ingress.class`` annotation (``class``),
+#: which istiod compares with meshConfig.ingressClass. ``ingressClassName`` would make istiod
+#: look up an IngressClass object, which no Istio chart creates, and in STRICT mode ignore the
+#: Ingress (istio/istio pilot/pkg/config/kube/ingress).
+ACME_SOLVER = {"http01": {"ingress": {"class": "istio"}}}
 #: Where users put the CA certificate to trust the gateway: ``curl --cacert``.
 CA_FILE = "mesh-platform-ca.crt"
 CA_FETCH_COMMAND = f"kubectl -n {NAMESPACE} get secret {CA_SECRET} -o jsonpath='{{.data.ca\\.crt}}' | base64 -d > {CA_FILE}"
@@ -56,7 +64,6 @@ class CertManager(pulumi.ComponentResource):
         )
         install = certmanager.CertManager(
             f"{name}-install",
-            install_crds=True,
             cluster_resource_namespace=NAMESPACE,
             helm_options=certmanager.ReleaseArgs(
                 name="cert-manager",
@@ -64,6 +71,9 @@ class CertManager(pulumi.ComponentResource):
                 version=args.version,
                 namespace=NAMESPACE,
                 repository_opts=certmanager.RepositoryOptsArgs(repo=JETSTACK_REPO),
+                # `installCRDs` is deprecated since chart 1.15; the component's typed values are
+                # laid over these (pulumi-go-helmbase InitDefaults), and it sets no `crds` of its own.
+                values=HELM_VALUES,
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace]),
         )
@@ -87,7 +97,11 @@ class CertManager(pulumi.ComponentResource):
                 "secretName": CA_SECRET,
                 "duration": "8760h",
                 "renewBefore": "720h",
-                "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
+                # Renewal keeps the key. istio-csr publishes exactly one root (app.tls.rootCAFile) to
+                # every namespace; a new key would be a new root that no certificate issued before
+                # it chains to, and mesh mTLS would break until every workload renewed. Rotating
+                # the root key is a deliberate two-root procedure, not a renewal.
+                "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Never"},
                 "issuerRef": issuer_ref(SELFSIGNED_ISSUER),
             },
             opts=pulumi.ResourceOptions(parent=self, depends_on=[selfsigned]),
@@ -112,8 +126,7 @@ class CertManager(pulumi.ComponentResource):
                         "email": args.acme.email,
                         "server": args.acme.server,
                         "privateKeySecretRef": {"name": f"{ACME_ISSUER}-account"},
-                        # HTTP-01 answered through Istio's ingress (its Kubernetes Ingress class).
-                        "solvers": [{"http01": {"ingress": {"ingressClassName": "istio"}}}],
+                        "solvers": [ACME_SOLVER],
                     }
                 },
                 opts=after_install,

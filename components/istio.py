@@ -45,6 +45,38 @@ class ExternalCa:
         return f"cert-manager-istio-csr.{self.namespace}.svc:443"
 
 
+#: Pod label and container port of istio-csr's gRPC CA server (chart templates/deployment.yaml:
+#: ``app: <chart name>``, containerPort ``app.server.serving.port`` = 6443 behind Service port 443).
+ISTIO_CSR_LABELS = {"app": "cert-manager-istio-csr"}
+ISTIO_CSR_PORT = 6443
+#: Secret istiod reads its serving certificate from when istio-csr is the CA (the istiod chart
+#: mounts it, optional, at /var/run/secrets/istiod/tls as volume ``istio-csr-dns-cert``).
+ISTIOD_TLS_SECRET = "istiod-tls"
+
+
+def istiod_certificate(ca: ExternalCa) -> dict:
+    """istiod's serving certificate, as istio-csr's chart would make it (templates/certificate.yaml).
+
+    The stack owns it instead of the chart so that istiod can wait for it to be Ready: the Helm
+    release of istio-csr is done when its Deployment is, not when this certificate is issued, and
+    the istiod volume is optional, so istiod would start without it.
+    """
+    return {
+        "metadata": {"name": "istiod", "namespace": SYSTEM_NAMESPACE, "annotations": {"pulumi.com/waitFor": "condition=Ready"}},
+        "spec": {
+            "commonName": f"istiod.{SYSTEM_NAMESPACE}.svc",
+            "dnsNames": [f"istiod.{SYSTEM_NAMESPACE}.svc"],
+            "uris": [f"spiffe://cluster.local/ns/{SYSTEM_NAMESPACE}/sa/istiod-service-account"],
+            "secretName": ISTIOD_TLS_SECRET,
+            "duration": "1h",
+            "renewBefore": "30m",
+            "privateKey": {"rotationPolicy": "Always", "algorithm": "RSA", "size": 2048},
+            "revisionHistoryLimit": 1,
+            "issuerRef": {"name": ca.issuer, "kind": "ClusterIssuer", "group": "cert-manager.io"},
+        },
+    }
+
+
 def istio_csr_values(ca: ExternalCa) -> dict:
     mount = "/var/run/secrets/mesh-platform-ca"
     return {
@@ -54,7 +86,8 @@ def istio_csr_values(ca: ExternalCa) -> dict:
                 "issuer": {"name": ca.issuer, "kind": "ClusterIssuer", "group": "cert-manager.io"},
             },
             # Pin the root that workloads trust to the stack's CA, not to whatever signed istio-csr.
-            "tls": {"rootCAFile": f"{mount}/ca.crt", "trustDomain": "cluster.local"},
+            # istiod's own certificate comes from the stack (istiod_certificate), awaited.
+            "tls": {"rootCAFile": f"{mount}/ca.crt", "trustDomain": "cluster.local", "istiodCertificateEnable": False},
             "istio": {"namespace": SYSTEM_NAMESPACE},
         },
         "volumes": [{"name": "root-ca", "secret": {"secretName": ca.root_ca_secret}}],
@@ -118,13 +151,17 @@ def istiod_values(args: IstioArgs) -> dict:
         "ingressService": GATEWAY_RELEASE,
         "ingressSelector": GATEWAY_SELECTOR["istio"],
     }
+    # istiod looks ingressService up in K8S_INGRESS_NS (default istio-system); the gateway's
+    # Service lives in its own namespace, so Ingress status would never be filled otherwise.
+    env: dict = {"K8S_INGRESS_NS": args.gateway_namespace}
+    pilot["env"] = env
     values: dict = {"pilot": pilot, "meshConfig": mesh, "global": {}}
     if args.tracing:
         provider, address = args.tracing
         host, port = address.rsplit(":", 1)
         mesh["extensionProviders"] = [{"name": provider, "opentelemetry": {"service": host, "port": int(port)}}]
     if args.external_ca:
-        pilot["env"] = {"ENABLE_CA_SERVER": "false"}
+        env["ENABLE_CA_SERVER"] = "false"
         values["global"]["caAddress"] = args.external_ca.address
     if args.istiod_replicas > 1:
         values["global"]["defaultPodDisruptionBudget"] = {"enabled": True}
@@ -194,7 +231,16 @@ class Istio(pulumi.ComponentResource):
                 version=args.external_ca.chart_version,
                 repo=JETSTACK_REPO,
             )
-            istiod_deps.append(istio_csr)
+            cert = istiod_certificate(args.external_ca)
+            istiod_cert = k8s.apiextensions.CustomResource(
+                f"{name}-istiod-cert",
+                api_version="cert-manager.io/v1",
+                kind="Certificate",
+                metadata=cert["metadata"],
+                spec=cert["spec"],
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[*after, system_ns]),
+            )
+            istiod_deps += [istio_csr, istiod_cert]
         if args.cni:
             cni = release("cni", "istio-cni", SYSTEM_NAMESPACE, {}, [base])
             istiod_deps.append(cni)

@@ -228,18 +228,20 @@ def kiali_values(args: ObservabilityArgs) -> dict:
     return {
         # Log in with a ServiceAccount token; read-only: Kiali shows, it does not change.
         "auth": {"strategy": "token"},
-        "deployment": {"view_only_mode": True, "cluster_wide_access": True},
+        # The chart's own NetworkPolicy (on by default) admits 20001 and the metrics port 9090
+        # from anywhere; the namespace's default deny and the policies above are the only ones.
+        "deployment": {"view_only_mode": True, "cluster_wide_access": True, "network_policy": {"enabled": False}},
         "external_services": {
             "prometheus": {"url": f"http://prometheus-server.{args.namespace}.svc.cluster.local:80"},
             "tracing": {
                 "enabled": True,
                 "provider": "jaeger",
-                "internal_url": f"http://jaeger.{args.namespace}.svc.cluster.local:{JAEGER_UI_PORT}",
+                # Kiali v2 reads in_cluster_url (config.go TracingConfig); internal_url would be dropped.
+                "in_cluster_url": f"http://jaeger.{args.namespace}.svc.cluster.local:{JAEGER_UI_PORT}",
                 "use_grpc": False,
             },
             "grafana": {"enabled": False},
         },
-        "istio_namespace": "istio-system",
     }
 
 

@@ -27,27 +27,70 @@ PROJECT = "mesh-platform"
 
 # --- Pins: the one place where versions of deployed things are named --------------------------
 
-#: kind v0.30.0's image for Kubernetes 1.34.0, tag and digest as its release notes list them.
-KIND_NODE_IMAGE = "kindest/node:v1.34.0@sha256:7416a61b42b1662ca6ca89f02028ac133a309a2a30ba309614e8ec94d976dc5a"
+#: The kind release whose node images the stack accepts (``KIND_NODE_IMAGES`` below).
+KIND_VERSION = "v0.33.0"
+#: The Kubernetes minor a stack gets when it names none: the newest that every component supports
+#: (``KUBERNETES_SUPPORT`` below; Calico 3.31 stops at 1.35).
+KUBERNETES_VERSION = "1.35"
 #: tigera-operator chart (Calico 3.31); the chart's versions carry a leading ``v``.
-CALICO_CHART_VERSION = "v3.31.3"
+CALICO_CHART_VERSION = "v3.31.7"
 CALICO_REPO = "https://docs.tigera.io/calico/charts"
 #: Istio's base/cni/istiod/gateway charts share one version (no leading ``v``).
-ISTIO_VERSION = "1.30.4"
+ISTIO_VERSION = "1.30.5"
 ISTIO_REPO = "https://istio-release.storage.googleapis.com/charts"
-CERT_MANAGER_VERSION = "v1.20.3"
-ISTIO_CSR_VERSION = "v0.16.0"
+CERT_MANAGER_VERSION = "v1.21.1"
+#: istio-csr's release built against the Istio minor in use (``ISTIO_CSR_FOR_ISTIO`` below).
+ISTIO_CSR_VERSION = "v0.17.0"
 JETSTACK_REPO = "https://charts.jetstack.io"
 PROMETHEUS_CHART_VERSION = "27.42.0"
 PROMETHEUS_REPO = "https://prometheus-community.github.io/helm-charts"
-KIALI_CHART_VERSION = "2.20.0"
+#: kiali-server chart, from the range Istio ships for its minor (``KIALI_FOR_ISTIO`` below).
+KIALI_CHART_VERSION = "2.26.0"
 KIALI_REPO = "https://kiali.org/helm-charts"
 #: Sample workloads: a static HTTP echo server (no shell, runs as any UID, read-only root works)
-#: and curl for the in-mesh client and the callers.
-ECHO_IMAGE = "docker.io/hashicorp/http-echo:1.0.0"
-CURL_IMAGE = "docker.io/curlimages/curl:8.11.1"
+#: and curl for the in-mesh client and the callers. Digests: the multi-arch index of each tag.
+ECHO_IMAGE = "docker.io/hashicorp/http-echo:1.0.0@sha256:fcb75f691c8b0414d670ae570240cbf95502cc18a9ba57e982ecac589760a186"
+CURL_IMAGE = "docker.io/curlimages/curl:8.11.1@sha256:c1fe1679c34d9784c1b0d1e5f62ac0a79fca01fb6377cdd33e90473c6f9f9a69"
 #: Jaeger v2 all-in-one (in-memory): receives the mesh's spans over OTLP, serves the UI.
-JAEGER_IMAGE = "docker.io/jaegertracing/jaeger:2.17.0"
+JAEGER_IMAGE = "docker.io/jaegertracing/jaeger:2.17.0@sha256:6266573208d665ce5c17483bce0a75d0806480d92c84766d288d0aee885ce708"
+
+# --- Compatibility matrix: what may be combined, each row with the upstream source it comes from ---
+#
+# Bumping a pin: move the pin above, then the row it falls under here (or add one, with its
+# source), then the recorded chart values in tests/data/chart_values.yaml. tests/test_settings.py
+# and tests/test_chart_values.py fail until all three agree.
+
+#: Component line → (oldest, newest) Kubernetes minor it supports, and where that is stated.
+KUBERNETES_SUPPORT: dict[tuple[str, str], tuple[str, str, str]] = {
+    ("istio", "1.30"): ("1.32", "1.36", "istio.io docs/releases/supported-releases (support status table)"),
+    ("calico", "3.31"): ("1.32", "1.35", "docs.tigera.io calico/3.31 getting-started/kubernetes/requirements"),
+    ("certManager", "1.20"): ("1.32", "1.35", "cert-manager/website content/docs/releases/README.md"),
+    ("certManager", "1.21"): ("1.33", "1.36", "cert-manager/website content/docs/releases/README.md"),
+}
+#: Istio minor → the istio-csr minor built against its APIs (cert-manager/istio-csr release notes).
+ISTIO_CSR_FOR_ISTIO: dict[str, str] = {"1.30": "0.17"}
+#: Istio minor → (oldest, newest) kiali-server minor: the range Istio's own samples/addons ship
+#: (istio/istio release-1.30 samples/addons/kiali.yaml, 2.22 through 2.26).
+KIALI_FOR_ISTIO: dict[str, tuple[str, str]] = {"1.30": ("2.22", "2.26")}
+#: kind release → the node images it was built with, by digest ("Images pre-built for this
+#: release", github.com/kubernetes-sigs/kind/releases/tag/v0.33.0).
+KIND_NODE_IMAGES: dict[str, dict[str, str]] = {
+    "v0.33.0": {
+        "1.37": "kindest/node:v1.37.0@sha256:a1ed56cfb0e7b93589bdf97c8cd566405a265939e3620fc4f5de89adff580ae5",
+        "1.36": "kindest/node:v1.36.4@sha256:099e049362a1526b2db71494e1947aae99bd16290d7c895f2b7ea312e3cbfaed",
+        "1.35": "kindest/node:v1.35.8@sha256:07b2536e30b803ed61d1677a79df6115f798ce64c80f9e22f6ed45afd09323c0",
+        "1.34": "kindest/node:v1.34.11@sha256:44e222ee2132dab25ff87301682f89eb82c7880ea3a1bf543bfe9708fd08d67d",
+    },
+}
+#: kind v0.33.0's image for the default Kubernetes minor.
+KIND_NODE_IMAGE = KIND_NODE_IMAGES[KIND_VERSION][KUBERNETES_VERSION]
+#: EKS minor → (end of standard support, end of extended support), docs.aws.amazon.com
+#: eks/latest/userguide/kubernetes-versions (14 months standard, then 12 billed) and its calendar.
+EKS_VERSIONS: dict[str, tuple[str, str]] = {
+    "1.33": ("2026-07-29", "2027-07-29"),
+    "1.34": ("2026-12-02", "2027-12-02"),
+    "1.35": ("2027-03-27", "2028-03-27"),
+}
 
 #: The stack's grouped config keys (``mesh-platform:<key>``); anything else is rejected.
 KNOWN_KEYS = ("cluster", "calico", "istio", "certManager", "apps", "observability")
@@ -81,7 +124,7 @@ def _exact_version(value: str) -> str:
 
 def _k8s_minor(value: str) -> str:
     if not _K8S_MINOR.match(value):
-        raise ValueError("must be a Kubernetes minor version such as 1.34")
+        raise ValueError(f"must be a Kubernetes minor version such as {KUBERNETES_VERSION}")
     return value
 
 
@@ -229,7 +272,7 @@ class ClusterSettings(_Settings):
     """Where the cluster comes from: ``kind`` (local), ``existing`` (a kubeconfig), ``eks`` (AWS)."""
     name: DnsLabel | None = None
     """Cluster name; ``mesh-<stack>`` when unset."""
-    kubernetes_version: K8sMinor = "1.34"
+    kubernetes_version: K8sMinor = KUBERNETES_VERSION
     """Kubernetes minor version: the EKS version, the schema version for verification."""
     workers: Annotated[int, Field(ge=0, le=10)] = 1
     """kind worker nodes besides the control plane."""
@@ -239,6 +282,17 @@ class ClusterSettings(_Settings):
     kind: KindSettings = KindSettings()
     existing: ExistingSettings | None = None
     eks: EksSettings | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _node_image_for_version(cls, data: Any) -> Any:
+        # A kind stack that names only kubernetesVersion gets kind's own image for that minor.
+        if isinstance(data, Mapping) and isinstance(data.get("kubernetesVersion"), str):
+            image = KIND_NODE_IMAGES[KIND_VERSION].get(data["kubernetesVersion"])
+            kind = data.get("kind") or {}
+            if image and isinstance(kind, Mapping) and "nodeImage" not in kind and "node_image" not in kind:
+                return {**data, "kind": {**kind, "nodeImage": image}}
+        return data
 
     @model_validator(mode="after")
     def _check(self) -> ClusterSettings:
@@ -546,11 +600,70 @@ def _error_lines(err: ValidationError) -> list[str]:
             lines.append(f"{key}: unknown key; allowed here: {', '.join(_allowed_keys(e['loc']))}")
             continue
         msg = e["msg"].removeprefix("Value error, ")
+        if e["loc"][-1:] == ("kubernetesVersion",) and isinstance(e.get("input"), int | float):
+            # YAML reads 1.30 as the number 1.3: only a quoted version survives.
+            msg += f'; write it quoted, such as kubernetesVersion: "{KUBERNETES_VERSION}" (unquoted, 1.30 would be 1.3)'
         given = e.get("input")
         # A cross-field rule fails on a whole object: its message names the values at fault, and
         # echoing the object (for a root rule, the whole stack config) would bury that line.
         got = "" if isinstance(given, Mapping) else f" (got {json.dumps(given, default=str)})"
         lines.append(f"{key}: {msg}{got}")
+    return lines
+
+
+def _minor(version: str) -> str:
+    return ".".join(version.removeprefix("v").split(".")[:2])
+
+
+def _minor_key(minor: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in minor.split("."))
+
+
+def _in(minor: str, low: str, high: str) -> bool:
+    return _minor_key(low) <= _minor_key(minor) <= _minor_key(high)
+
+
+def compatibility(s: Settings) -> list[str]:
+    """Every combination of versions outside the matrix above, one line each naming the keys."""
+    k8s = s.cluster.kubernetes_version
+    lines: list[str] = []
+    used = [("istio", "istio.version", s.istio.version), ("calico", "calico.version", s.calico.version)]
+    if s.cert_manager.enabled:
+        used.append(("certManager", "certManager.version", s.cert_manager.version))
+    for component, key, version in used:
+        lines_of = sorted(line for c, line in KUBERNETES_SUPPORT if c == component)
+        row = KUBERNETES_SUPPORT.get((component, _minor(version)))
+        if row is None:
+            lines.append(f"{PROJECT}:{key}: {version} is not in the compatibility matrix; supported lines: {', '.join(lines_of)}")
+        elif not _in(k8s, row[0], row[1]):
+            lines.append(
+                f"{PROJECT}:cluster.kubernetesVersion: {k8s} is outside the Kubernetes range of {key} {version} "
+                f"({row[0]}-{row[1]}, {row[2]})"
+            )
+    istio = _minor(s.istio.version)
+    if s.istio.ca == "cert-manager" and istio in ISTIO_CSR_FOR_ISTIO:
+        want = ISTIO_CSR_FOR_ISTIO[istio]
+        if _minor(s.cert_manager.istio_csr_version) != want:
+            lines.append(
+                f"{PROJECT}:certManager.istioCsrVersion: {s.cert_manager.istio_csr_version} is not built for "
+                f"istio.version {s.istio.version}; use v{want}.x"
+            )
+    if s.observability.enabled and istio in KIALI_FOR_ISTIO:
+        low, high = KIALI_FOR_ISTIO[istio]
+        if not _in(_minor(s.observability.kiali_version), low, high):
+            lines.append(
+                f"{PROJECT}:observability.kialiVersion: {s.observability.kiali_version} is outside the Kiali range "
+                f"istio.version {s.istio.version} ships ({low}-{high})"
+            )
+    if s.cluster.provider == "kind":
+        images = KIND_NODE_IMAGES[KIND_VERSION]
+        if s.cluster.kind.node_image not in images.values():
+            lines.append(
+                f"{PROJECT}:cluster.kind.nodeImage: {s.cluster.kind.node_image} is not a node image of kind "
+                f"{KIND_VERSION}; use one of: {', '.join(images.values())}"
+            )
+    if s.cluster.provider == "eks" and k8s not in EKS_VERSIONS:
+        lines.append(f"{PROJECT}:cluster.kubernetesVersion: EKS offers no Kubernetes {k8s}; supported: {', '.join(EKS_VERSIONS)}")
     return lines
 
 
@@ -565,6 +678,8 @@ def parse(raw: Mapping[str, Any], stack: str) -> Settings:
         settings = Settings.model_validate({"stack": stack, **known})
     except ValidationError as err:
         lines += _error_lines(err)
+    else:
+        lines += compatibility(settings)
     if lines:
         raise pulumi.RunError("\n  ".join(["invalid stack configuration:", *lines]))
     return settings

@@ -45,6 +45,9 @@ class ZeroTrustArgs:
     """Allowed in, on its ports (Prometheus → sidecar metrics)."""
     tracing: Endpoint | None = None
     """Allowed out, to its ports (sidecars → trace collector)."""
+    mesh_ca: Endpoint | None = None
+    """Allowed out, to its ports: the CA sidecars get their certificates from when it is not
+    istiod (istio-csr: ``CA_ADDR`` is its Service port 443, which lands on pod port 6443)."""
     after: Sequence[pulumi.Resource] = field(default_factory=tuple)
 
 
@@ -134,6 +137,20 @@ def network_policies(args: ZeroTrustArgs) -> list[dict]:
                     "policyTypes": ["Ingress"],
                     "ingress": [
                         {"from": [_peer(args.scraper.namespace, args.scraper.pod_labels)], "ports": _tcp(*args.scraper.ports)}
+                    ],
+                },
+            )
+        )
+    if args.mesh_ca:
+        # Without it no sidecar gets a certificate, so none becomes ready.
+        policies.append(
+            (
+                "allow-mesh-ca",
+                {
+                    "podSelector": {},
+                    "policyTypes": ["Egress"],
+                    "egress": [
+                        {"to": [_peer(args.mesh_ca.namespace, args.mesh_ca.pod_labels)], "ports": _tcp(*args.mesh_ca.ports)}
                     ],
                 },
             )

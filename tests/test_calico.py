@@ -45,3 +45,15 @@ def test_eks_mode_is_policy_only() -> None:
 def test_operator_namespace_is_privileged(stack) -> None:
     ns = [n for n in objects(stack("dev"), "Namespace") if n["metadata"]["name"] == "tigera-operator"]
     assert ns[0]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
+
+
+def test_pool_spells_out_every_default_the_operator_fills(stack) -> None:
+    # calicoNetwork.ipPools is an atomic list. The operator fills encapsulation, natOutgoing,
+    # nodeSelector and blockSize of the IPv4 pool when missing (tigera/operator
+    # pkg/controller/installation/core_controller.go fillDefaults) and patches them back; with
+    # all four given, its patch changes nothing and the list stays the stack's, so a later apply
+    # neither conflicts nor fights it.
+    (inst,) = objects(stack("dev"), "Installation")
+    (pool,) = inst["spec"]["calicoNetwork"]["ipPools"]
+    assert {"encapsulation", "natOutgoing", "nodeSelector", "blockSize"} <= set(pool)
+    assert (pool["natOutgoing"], pool["nodeSelector"], pool["blockSize"]) == ("Enabled", "all()", 26)

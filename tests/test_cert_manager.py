@@ -13,8 +13,11 @@ RELEASE = "kubernetes:helm.sh/v3:Release"
 
 def test_installed_with_the_component_pinned_and_crds(stack) -> None:
     install = one(stack("dev"), "kubernetes-cert-manager:index:CertManager")
-    assert install.inputs["installCRDs"] is True
+    # installCRDs is deprecated since chart 1.15: crds.enabled, and crds.keep so that removing
+    # the release never deletes every Certificate and Issuer with the CRDs.
+    assert "installCRDs" not in install.inputs
     helm = install.inputs["helmOptions"]
+    assert helm["values"] == {"crds": {"enabled": True, "keep": True}}
     assert helm["version"] == CERT_MANAGER_VERSION and helm["repositoryOpts"] == {"repo": JETSTACK_REPO}
     assert helm["namespace"] == "cert-manager"
 
@@ -85,7 +88,7 @@ def test_istio_ca_cert_manager_puts_istio_csr_before_istiod() -> None:
     assert csr.urn in istiod.dependencies and ca_issuer in istiod.dependencies
     assert g.waits_for(csr.urn, ca_issuer)
     values = istiod.inputs["values"]
-    assert values["pilot"]["env"] == {"ENABLE_CA_SERVER": "false"}
+    assert values["pilot"]["env"]["ENABLE_CA_SERVER"] == "false"
     assert values["global"]["caAddress"] == "cert-manager-istio-csr.cert-manager.svc:443"
 
 
@@ -128,3 +131,25 @@ def test_invalid_tls_config_is_rejected(case, raw, message) -> None:
     with pytest.raises(pulumi.RunError) as err:
         parse(raw, "dev")
     assert message in str(err.value), str(err.value)
+
+
+def test_acme_solver_uses_the_class_istiod_serves() -> None:
+    # istiod in STRICT mode serves an Ingress with spec.ingressClassName only if that IngressClass
+    # exists (no Istio chart makes one); the annotation form is compared with meshConfig.ingressClass.
+    rec = run_config(
+        certManager={"acme": {"email": "ops@example.com"}, "gatewayIssuer": "mesh-platform-acme"},
+        apps={"hosts": ["mesh.example.com"]},
+    )
+    acme = next(i for i in objects(rec, "ClusterIssuer") if i["metadata"]["name"] == "mesh-platform-acme")
+    (solver,) = acme["spec"]["acme"]["solvers"]
+    assert solver == {"http01": {"ingress": {"class": "istio"}}}
+    mesh = one(rec, RELEASE, "istio-istiod").inputs["values"]["meshConfig"]
+    assert mesh["ingressControllerMode"] == "STRICT" and mesh["ingressClass"] == solver["http01"]["ingress"]["class"]
+    assert not objects(rec, "IngressClass")
+
+
+def test_ca_root_keeps_its_key_on_renewal(stack) -> None:
+    # istio-csr publishes one root; a new root key on renewal would leave every issued workload
+    # certificate chaining to a root no one trusts any more.
+    ca = next(c for c in objects(stack("dev"), "Certificate") if c["metadata"]["name"] == "mesh-platform-ca")
+    assert ca["spec"]["privateKey"]["rotationPolicy"] == "Never"

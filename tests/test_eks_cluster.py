@@ -16,7 +16,7 @@ def test_cluster_is_private_with_an_allow_list_and_logs(stack) -> None:
     assert cluster.inputs["endpointPrivateAccess"] is True
     assert cluster.inputs["endpointPublicAccess"] is True and cluster.inputs["publicAccessCidrs"] == ["203.0.113.0/24"]
     assert cluster.inputs["enabledClusterLogTypes"] == LOG_TYPES
-    assert cluster.inputs["version"] == "1.34" and cluster.inputs["authenticationMode"] == "API"
+    assert cluster.inputs["version"] == "1.35" and cluster.inputs["authenticationMode"] == "API"
     assert cluster.inputs["nodeAssociatePublicIpAddress"] is False and cluster.inputs["skipDefaultNodeGroup"] is True
     assert cluster.inputs["vpcCniOptions"]["enableNetworkPolicy"] is False
     assert cluster.inputs["kubernetesServiceIpAddressRange"] == "10.96.0.0/16"

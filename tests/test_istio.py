@@ -58,3 +58,28 @@ def test_mesh_wide_mtls_is_strict_and_waits_for_istiod(stack) -> None:
     assert pa.inputs["metadata"] == {"name": "default", "namespace": "istio-system"}
     assert pa.inputs["spec"] == {"mtls": {"mode": "STRICT"}}
     assert one(dev, RELEASE, "istio-istiod").urn in pa.dependencies
+
+
+def test_istiod_finds_the_ingress_service_in_the_gateway_namespace(stack) -> None:
+    # meshConfig.ingressService is looked up in K8S_INGRESS_NS (istiod's default: istio-system).
+    values = one(stack("dev"), RELEASE, "istio-istiod").inputs["values"]
+    gateway = one(stack("dev"), RELEASE, "istio-gateway")
+    assert values["meshConfig"]["ingressService"] == gateway.inputs["name"]
+    assert values["pilot"]["env"]["K8S_INGRESS_NS"] == gateway.inputs["namespace"] == "istio-ingress"
+    other = one(run_config(istio={"gatewayNamespace": "edge"}), RELEASE, "istio-istiod")
+    assert other.inputs["values"]["pilot"]["env"]["K8S_INGRESS_NS"] == "edge"
+
+
+def test_with_istio_csr_istiod_waits_for_its_issued_certificate() -> None:
+    rec = run_config(istio={"ca": "cert-manager"})
+    istiod = one(rec, RELEASE, "istio-istiod")
+    csr = one(rec, RELEASE, "istio-cert-manager-istio-csr")
+    cert = one(rec, "kubernetes:cert-manager.io/v1:Certificate", "istio-istiod-cert")
+    assert csr.urn in istiod.dependencies and cert.urn in istiod.dependencies
+    assert cert.inputs["metadata"]["annotations"]["pulumi.com/waitFor"] == "condition=Ready"
+    assert cert.inputs["metadata"]["namespace"] == "istio-system"
+    assert cert.inputs["spec"]["secretName"] == "istiod-tls"
+    assert cert.inputs["spec"]["dnsNames"] == ["istiod.istio-system.svc"]
+    # The chart would make a second, unawaited one of the same name.
+    assert csr.inputs["values"]["app"]["tls"]["istiodCertificateEnable"] is False
+    assert istiod.inputs["values"]["pilot"]["env"]["ENABLE_CA_SERVER"] == "false"

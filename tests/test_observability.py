@@ -202,3 +202,11 @@ def test_a_node_rule_is_never_left_without_peers() -> None:
     args = obs.ObservabilityArgs("observability", "1.0.0", "1.0.0", 1.0, ("demo",), "istio-ingress", ())
     with pytest.raises(ValueError, match="at least one node CIDR"):
         obs.network_policies(args)
+
+
+def test_kiali_chart_adds_no_policy_and_only_real_v2_fields(stack) -> None:
+    values = one(stack("dev"), RELEASE, "observability-kiali").inputs["values"]
+    # kiali-server's own NetworkPolicy (default on) admits 20001 and 9090 from any source.
+    assert values["deployment"]["network_policy"] == {"enabled": False}
+    # Kiali v2 has no istio_namespace field: it would be dropped silently.
+    assert "istio_namespace" not in values

@@ -14,7 +14,10 @@ def test_defaults_are_pinned() -> None:
     assert s.cluster.provider == "kind"
     assert s.cluster.pod_subnet == "10.244.0.0/16" and s.cluster.service_subnet == "10.96.0.0/16"
     assert s.cluster.kind.node_image == settings.KIND_NODE_IMAGE and "@sha256:" in s.cluster.kind.node_image
-    assert s.calico.version == "v3.31.3" and s.istio.version == "1.30.4"
+    assert s.calico.version == "v3.31.7" and s.istio.version == "1.30.5"
+    assert s.cluster.kubernetes_version == "1.35" and s.cluster.kind.node_image.startswith("kindest/node:v1.35.8@sha256:")
+    assert s.cert_manager.version == "v1.21.1" and s.cert_manager.istio_csr_version == "v0.17.0"
+    assert s.observability.kiali_version == "2.26.0"
     assert s.istio.ca == "istiod" and s.istio.cni is False
     assert s.cluster_name == "mesh-dev"
     assert [svc.name for svc in s.apps.services] == ["my-service", "frontend"]
@@ -66,7 +69,7 @@ BAD = [
     (
         "image vs version",
         {"cluster": {"kubernetesVersion": "1.33"}},
-        "kind.nodeImage tag v1.34.0 does not match kubernetesVersion 1.33",
+        "kind.nodeImage tag v1.35.8 does not match kubernetesVersion 1.33",
     ),
     ("version range", {"istio": {"version": "^1.30"}}, "mesh-platform:istio.version: must be an exact version"),
     ("latest version", {"calico": {"version": "latest"}}, "mesh-platform:calico.version: must be an exact version"),
@@ -114,9 +117,117 @@ def test_every_error_is_reported_at_once() -> None:
 def test_a_cross_field_error_names_its_values_without_echoing_the_object() -> None:
     # A rule over a whole object (weights of one service, the ACME issuer with the hosts) says
     # which values break it; the object itself, up to the whole stack config, stays out.
-    bad = {"apps": {"services": [{**DEMO_SERVICE, "routes": [{"destinations": [{"subset": "v1", "weight": 60}, {"subset": "v2", "weight": 30}]}]}]}}
+    bad = {
+        "apps": {
+            "services": [
+                {**DEMO_SERVICE, "routes": [{"destinations": [{"subset": "v1", "weight": 60}, {"subset": "v2", "weight": 30}]}]}
+            ]
+        }
+    }
     with pytest.raises(pulumi.RunError) as err:
         parse(bad, "dev")
     text = str(err.value)
     assert "sum to 100 (got 90)" in text
     assert "(got {" not in text and '"subset"' not in text, text
+
+
+# --- compatibility matrix -----------------------------------------------------------------------
+
+EKS = {"provider": "eks", "eks": {"region": "eu-west-1"}}
+REFUSED = [
+    (
+        "eks 1.99",
+        {"cluster": {**EKS, "kubernetesVersion": "1.99"}},
+        [
+            "mesh-platform:cluster.kubernetesVersion: 1.99 is outside the Kubernetes range of istio.version 1.30.5 (1.32-1.36,",
+            "mesh-platform:cluster.kubernetesVersion: 1.99 is outside the Kubernetes range of calico.version v3.31.7 (1.32-1.35,",
+            "mesh-platform:cluster.kubernetesVersion: EKS offers no Kubernetes 1.99; supported: 1.33, 1.34, 1.35",
+        ],
+    ),
+    (
+        "kubernetes newer than calico",
+        {"cluster": {"provider": "existing", "kubernetesVersion": "1.36", "existing": {"kubeconfig": "k"}}},
+        ["1.36 is outside the Kubernetes range of calico.version v3.31.7 (1.32-1.35, docs.tigera.io"],
+    ),
+    (
+        "kubernetes older than cert-manager",
+        {"cluster": {"provider": "existing", "kubernetesVersion": "1.32", "existing": {"kubeconfig": "k"}}},
+        ["1.32 is outside the Kubernetes range of certManager.version v1.21.1 (1.33-1.36,"],
+    ),
+    (
+        "istio line unknown",
+        {"istio": {"version": "1.28.4"}},
+        ["mesh-platform:istio.version: 1.28.4 is not in the compatibility matrix"],
+    ),
+    (
+        "istio-csr for another istio",
+        {"istio": {"ca": "cert-manager"}, "certManager": {"istioCsrVersion": "v0.16.0"}},
+        ["mesh-platform:certManager.istioCsrVersion: v0.16.0 is not built for istio.version 1.30.5; use v0.17.x"],
+    ),
+    (
+        "kiali outside istio's range",
+        {"observability": {"enabled": True, "kialiVersion": "2.20.0"}},
+        ["mesh-platform:observability.kialiVersion: 2.20.0 is outside the Kiali range istio.version 1.30.5 ships (2.22-2.26)"],
+    ),
+    (
+        "node image of another kind release",
+        {"cluster": {"kind": {"nodeImage": "kindest/node:v1.35.0@sha256:" + "0" * 64}}},
+        ["mesh-platform:cluster.kind.nodeImage: kindest/node:v1.35.0@sha256:000", "is not a node image of kind v0.33.0"],
+    ),
+    (
+        "numeric kubernetesVersion",
+        {"cluster": {"kubernetesVersion": 1.3}},
+        [
+            'mesh-platform:cluster.kubernetesVersion: Input should be a valid string; write it quoted, such as kubernetesVersion: "1.35"'
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "raw", "messages"), REFUSED, ids=[r[0] for r in REFUSED])
+def test_versions_outside_the_matrix_are_refused(case: str, raw: dict, messages: list[str]) -> None:
+    with pytest.raises(pulumi.RunError) as err:
+        parse(raw, "dev")
+    for message in messages:
+        assert message in str(err.value), f"{case}: {err.value}"
+
+
+def test_every_row_inside_the_matrix_is_accepted() -> None:
+    for minor in ("1.33", "1.34", "1.35"):
+        assert parse({"cluster": {**EKS, "kubernetesVersion": minor}}, "prod").cluster.kubernetes_version == minor
+        kind = parse({"cluster": {"kubernetesVersion": minor}} if minor != "1.33" else {}, "dev")
+        assert kind.cluster.kind.node_image in settings.KIND_NODE_IMAGES[settings.KIND_VERSION].values()
+    assert parse({"istio": {"ca": "cert-manager"}, "observability": {"enabled": True}}, "dev").istio.ca == "cert-manager"
+
+
+def test_the_default_kubernetes_is_the_newest_every_component_supports() -> None:
+    newest = min(
+        (
+            row[1]
+            for (component, line), row in settings.KUBERNETES_SUPPORT.items()
+            if (component, line) in {("istio", "1.30"), ("calico", "3.31"), ("certManager", "1.21")}
+        ),
+        key=lambda m: tuple(map(int, m.split("."))),
+    )
+    assert newest == settings.KUBERNETES_VERSION
+    assert settings.KUBERNETES_VERSION in settings.EKS_VERSIONS
+    assert settings.KIND_NODE_IMAGES[settings.KIND_VERSION][settings.KUBERNETES_VERSION] == settings.KIND_NODE_IMAGE
+
+
+def test_every_pin_falls_in_a_row_of_the_matrix() -> None:
+    # A bumped pin without its row (and source) fails here, not on a cluster.
+    assert parse({}, "dev") is not None
+    for component, pin in (
+        ("istio", settings.ISTIO_VERSION),
+        ("calico", settings.CALICO_CHART_VERSION),
+        ("certManager", settings.CERT_MANAGER_VERSION),
+    ):
+        assert (component, settings._minor(pin)) in settings.KUBERNETES_SUPPORT, component
+    assert settings.ISTIO_CSR_FOR_ISTIO[settings._minor(settings.ISTIO_VERSION)] == settings._minor(settings.ISTIO_CSR_VERSION)
+    low, high = settings.KIALI_FOR_ISTIO[settings._minor(settings.ISTIO_VERSION)]
+    assert settings._in(settings._minor(settings.KIALI_CHART_VERSION), low, high)
+
+
+def test_stack_images_are_pinned_by_digest() -> None:
+    for image in (settings.ECHO_IMAGE, settings.CURL_IMAGE, settings.JAEGER_IMAGE, settings.KIND_NODE_IMAGE):
+        assert "@sha256:" in image and len(image.rsplit(":", 1)[1]) == 64, image

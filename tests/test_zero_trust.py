@@ -159,3 +159,24 @@ def test_recorded_default_deny_denies_and_the_seeds_version_would_not(stack) -> 
         ("external", "demo/my-service", "*"),
         ("demo/client", "demo/frontend", "*"),
     } <= seed
+
+
+def test_with_istio_csr_sidecars_may_reach_exactly_the_ca(stack) -> None:
+    assert not [p for p in objects(stack("dev"), "NetworkPolicy") if p["metadata"]["name"] == "allow-mesh-ca"]
+    rec = run_config(istio={"ca": "cert-manager"})
+    ca = _np(rec, "allow-mesh-ca")["spec"]
+    assert ca["podSelector"] == {} and ca["policyTypes"] == ["Egress"]
+    assert ca["egress"] == [
+        {
+            "to": [
+                {
+                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "cert-manager"}},
+                    "podSelector": {"matchLabels": {"app": "cert-manager-istio-csr"}},
+                }
+            ],
+            # CA_ADDR is the Service's port 443; policies see the pod's port, 6443.
+            "ports": [{"protocol": "TCP", "port": 6443}],
+        }
+    ]
+    istiod = one(rec, "kubernetes:helm.sh/v3:Release", "istio-istiod")
+    assert istiod.inputs["values"]["global"]["caAddress"] == "cert-manager-istio-csr.cert-manager.svc:443"

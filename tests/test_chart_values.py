@@ -1,0 +1,114 @@
+"""Every values path the stack sends to a chart exists in that chart at the pinned version.
+
+tests/data/chart_values.yaml records, per chart, the values paths read upstream (source named
+beside them) and the version they were read for. Every option combination is rendered and each
+Helm values tree flattened to paths; a path the record does not list is a key Helm would drop
+silently. A pinned version that differs from the recorded one fails until the chart is re-read.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from combinations import OFFERED, render
+
+from components import settings
+
+RECORD = Path(__file__).parent / "data" / "chart_values.yaml"
+#: The pin each chart's record must match.
+PINS = {
+    "base": settings.ISTIO_VERSION,
+    "istiod": settings.ISTIO_VERSION,
+    "gateway": settings.ISTIO_VERSION,
+    "cni": settings.ISTIO_VERSION,
+    "tigera-operator": settings.CALICO_CHART_VERSION,
+    "cert-manager": settings.CERT_MANAGER_VERSION,
+    "cert-manager-istio-csr": settings.ISTIO_CSR_VERSION,
+    "prometheus": settings.PROMETHEUS_CHART_VERSION,
+    "kiali-server": settings.KIALI_CHART_VERSION,
+}
+
+
+@cache
+def record() -> dict[str, Any]:
+    return yaml.safe_load(RECORD.read_text())["charts"]
+
+
+def flatten(value: Any, prefix: str = "") -> list[str]:
+    """``{"a": {"b": 1}, "l": [{"c": 2}]}`` → ``["a.b", "l[].c"]``; an empty map is its own path."""
+    if isinstance(value, dict) and value:
+        return [p for k, v in value.items() for p in flatten(v, f"{prefix}.{k}" if prefix else str(k))]
+    if isinstance(value, list) and value and all(isinstance(i, dict) for i in value):
+        return [p for item in value for p in flatten(item, f"{prefix}[]")]
+    return [prefix] if prefix else []
+
+
+def accepted(path: str, known: list[str]) -> bool:
+    for k in known:
+        if path == k or (k.endswith(".*") and path.startswith(k[:-1])) or (k.endswith("[].*") and path.startswith(k[:-1])):
+            return True
+    return False
+
+
+def sent() -> dict[tuple[str, str], set[str]]:
+    """(chart, version) → every values path sent to it, over every option combination."""
+    out: dict[tuple[str, str], set[str]] = {}
+    for combo in OFFERED:
+        for r in render(combo).resources:
+            if r.type == "kubernetes:helm.sh/v3:Release":
+                key = (r.inputs["chart"], r.inputs["version"])
+                out.setdefault(key, set()).update(flatten(r.inputs.get("values") or {}))
+            if r.type == "kubernetes-cert-manager:index:CertManager":
+                helm = r.inputs["helmOptions"]
+                typed = {k: v for k, v in r.inputs.items() if k != "helmOptions"}
+                out.setdefault((helm["chart"], helm["version"]), set()).update(flatten({**(helm.get("values") or {}), **typed}))
+    return out
+
+
+def test_every_chart_has_a_record_for_its_pinned_version() -> None:
+    for chart, pin in PINS.items():
+        assert chart in record(), f"no recorded values for chart {chart}"
+        assert str(record()[chart]["version"]) == pin, (
+            f"{chart} is pinned at {pin} but its values were read for {record()[chart]['version']}: "
+            f"re-read the chart's values at {pin} and update {RECORD.name}"
+        )
+        assert record()[chart]["sources"], f"{chart}: name where the values were read"
+
+
+def test_every_sent_values_path_exists_in_its_chart() -> None:
+    paths = sent()
+    assert {chart for chart, _ in paths} == set(PINS), "a chart without a record, or a record for no chart"
+    unknown = []
+    for (chart, version), got in sorted(paths.items()):
+        rec = record()[chart]
+        assert str(rec["version"]) == version, f"{chart} {version} is sent but {rec['version']} was read"
+        unknown += [f"{chart} {version}: {p}" for p in sorted(got) if not accepted(p, rec["paths"])]
+    assert unknown == [], "values paths the charts do not have (Helm drops them silently):\n" + "\n".join(unknown)
+
+
+@pytest.mark.parametrize(
+    ("path", "known", "ok"),
+    [
+        ("a.b", ["a.b"], True),
+        ("a.b.c", ["a.b.*"], True),
+        ("a.bc", ["a.b.*"], False),
+        ("l[].x.y", ["l[].*"], True),
+        ("istio_namespace", ["auth.strategy"], False),
+    ],
+)
+def test_the_path_matching_itself(path, known, ok) -> None:
+    assert accepted(path, known) is ok
+
+
+def test_a_dead_key_and_a_bump_without_rereading_are_caught(monkeypatch) -> None:
+    # The dead Kiali key this record was made to catch, and a bumped pin with an old record.
+    assert not accepted("istio_namespace", record()["kiali-server"]["paths"])
+    assert not accepted("external_services.tracing.internal_url", record()["kiali-server"]["paths"])
+    assert not accepted("installCRDs", record()["cert-manager"]["paths"])
+    monkeypatch.setitem(PINS, "istiod", "1.31.0")
+    with pytest.raises(AssertionError, match=r"re-read the chart's values at 1\.31\.0"):
+        test_every_chart_has_a_record_for_its_pinned_version()
