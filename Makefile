@@ -1,6 +1,11 @@
 # mesh-platform. `make help` lists the targets.
 SHELL := /usr/bin/env bash
 .SHELLFLAGS := -euo pipefail -c
+# GNU make 3.81 (what macOS ships) ignores .SHELLFLAGS, so recipes would run without -e and
+# pipefail and carry on past failures; 3.82 added it, and `oneshell` to .FEATURES with it.
+ifeq ($(filter oneshell,$(.FEATURES)),)
+$(error GNU make 3.82 or newer is needed, this is $(MAKE_VERSION); on macOS: brew install make, then run gmake)
+endif
 .DEFAULT_GOAL := help
 
 STACK ?= dev
@@ -11,19 +16,26 @@ OUT ?= out/$(STACK)
 
 # Where each stack keeps its state and encrypts its secrets. Local stacks (dev, lab, anything not
 # listed below) need no account: a file backend in this checkout and a passphrase. Shared cloud
-# stacks use the S3 bucket and KMS key made by `python -m tools.backend bootstrap`.
+# stacks use the S3 bucket and KMS key made by `python -m tools.backend bootstrap`, and so do
+# shared labs (lab-<name>): their kind cluster runs on the owner's machine, their state where the
+# lab reaper (.github/workflows/lab-reaper.yml) finds and decrypts it.
 CLOUD_STACKS := staging prod
+SHARED_LABS := lab-%
 AWS_REGION ?= eu-west-1
 STATE_BUCKET ?= mesh-platform-state
 KMS_ALIAS ?= alias/mesh-platform-state
-ifeq ($(filter $(STACK),$(CLOUD_STACKS)),)
-  BACKEND ?= file://$(CURDIR)/.pulumi-state
-  SECRETS_PROVIDER ?= passphrase
-  PREREQS := docker kind kubectl pulumi
-else
+ifneq ($(filter $(CLOUD_STACKS),$(STACK)),)
   BACKEND ?= s3://$(STATE_BUCKET)?region=$(AWS_REGION)
   SECRETS_PROVIDER ?= awskms://$(KMS_ALIAS)?region=$(AWS_REGION)
   PREREQS := aws kubectl pulumi
+else ifneq ($(filter $(SHARED_LABS),$(STACK)),)
+  BACKEND ?= s3://$(STATE_BUCKET)?region=$(AWS_REGION)
+  SECRETS_PROVIDER ?= awskms://$(KMS_ALIAS)?region=$(AWS_REGION)
+  PREREQS := docker kind kubectl pulumi
+else
+  BACKEND ?= file://$(CURDIR)/.pulumi-state
+  SECRETS_PROVIDER ?= passphrase
+  PREREQS := docker kind kubectl pulumi
 endif
 # Lab stacks are tagged with an expiry at `make up`; `python -m tools.labs expired` lists them.
 LAB_TTL_HOURS ?= 8
@@ -32,6 +44,23 @@ LAB_TTL_HOURS ?= 8
 PASSPHRASE_FILE ?= $(CURDIR)/.pulumi-state/passphrase
 export PULUMI_BACKEND_URL := $(BACKEND)
 PULUMI := pulumi --non-interactive
+# Stack tags on the file and S3 backends (the lab expiry) arrived in Pulumi CLI 3.211.0
+# (pulumi/pulumi#19882); object-typed project config needs 3.186.
+PULUMI_MIN_MINOR := 211
+# `pulumi stack init` keeps the stack's secrets manager in the state as well as in its stack file
+# (encryptionsalt; or secretsprovider and encryptedkey). With this set, the CLI reads it from the
+# state whenever the stack file has none, so committed stack files never carry one: a fresh clone
+# decrypts with the state's manager (KMS for shared stacks) instead of asking for a passphrase.
+export PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER := true
+STACK_FILE := stacks/Pulumi.$(STACK).yaml
+SECRETS_KEYS := ^(encryptionsalt|encryptedkey|secretsprovider):
+# Shell prologue of every recipe that runs pulumi: the passphrase file for local stacks, and, when
+# the recipe ends (however it ends), the secrets manager lines pulumi writes into a tracked stack
+# file taken out again; the state keeps them (above).
+PULUMI_ENV = export PULUMI_CONFIG_PASSPHRASE_FILE=$${PULUMI_CONFIG_PASSPHRASE_FILE:-$(PASSPHRASE_FILE)}; \
+  trap 'f="$(STACK_FILE)"; if [ -f "$$f" ] && git ls-files --error-unmatch "$$f" >/dev/null 2>&1 \
+    && grep -qE "$(SECRETS_KEYS)" "$$f"; then grep -vE "$(SECRETS_KEYS)" "$$f" >"$$f.clean" || true; \
+    cat "$$f.clean" >"$$f"; rm -f "$$f.clean"; fi' EXIT;
 
 .PHONY: help
 help: ## list the targets
@@ -90,17 +119,24 @@ prereqs:
 preflight: $(VENV)/.runtime ## cloud stacks: credentials, region, EKS version, VPC/subnets
 	$(PY) -m tools.preflight --stack $(STACK)
 
+.PHONY: pulumi-version
+pulumi-version:
+	@v="$$(pulumi version 2>/dev/null || true)"; v="$${v#v}"; v="$${v%%[-+]*}"; \
+	IFS=. read -r major minor _ <<<"$$v"; \
+	if ! [[ "$${major:-}" =~ ^[0-9]+$$ && "$${minor:-}" =~ ^[0-9]+$$ ]] || ((major < 3 || (major == 3 && minor < $(PULUMI_MIN_MINOR)))); then \
+	  echo "Pulumi CLI 3.$(PULUMI_MIN_MINOR).0 or newer is needed, found '$${v:-none}' (stack tags on the file and S3 backends); see README.md, \"Prerequisites\"" >&2; exit 1; fi
+
 .PHONY: stack
-stack: $(VENV)/.runtime prereqs
+stack: $(VENV)/.runtime prereqs pulumi-version
 	@mkdir -p .pulumi-state
 	@if [ "$(SECRETS_PROVIDER)" = passphrase ] && [ -z "$${PULUMI_CONFIG_PASSPHRASE:-}" ] && [ -z "$${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ] && [ ! -f "$(PASSPHRASE_FILE)" ]; then \
 	  umask 077; head -c 24 /dev/urandom | base64 > "$(PASSPHRASE_FILE)"; echo "created $(PASSPHRASE_FILE)"; fi
-	@export PULUMI_CONFIG_PASSPHRASE_FILE=$${PULUMI_CONFIG_PASSPHRASE_FILE:-$(PASSPHRASE_FILE)}; \
+	@$(PULUMI_ENV) \
 	$(PULUMI) stack select --create --stack $(STACK) --secrets-provider '$(SECRETS_PROVIDER)'
 
 .PHONY: up
 up: stack ## create or update STACK (default dev): cluster, Calico, Istio, apps
-	@export PULUMI_CONFIG_PASSPHRASE_FILE=$${PULUMI_CONFIG_PASSPHRASE_FILE:-$(PASSPHRASE_FILE)}; \
+	@$(PULUMI_ENV) \
 	if [ "$(STACK)" = lab ] || [[ "$(STACK)" == lab-* ]]; then \
 	  expires="$$($(PY) -c 'import datetime as d; print((d.datetime.now(d.UTC) + d.timedelta(hours=$(LAB_TTL_HOURS))).strftime("%Y-%m-%dT%H:%M:%SZ"))')"; \
 	  $(PULUMI) stack tag set --stack $(STACK) mesh-platform:expires "$$expires"; fi; \
@@ -108,26 +144,43 @@ up: stack ## create or update STACK (default dev): cluster, Calico, Istio, apps
 
 .PHONY: preview
 preview: stack ## show what `make up` would change for STACK
-	@export PULUMI_CONFIG_PASSPHRASE_FILE=$${PULUMI_CONFIG_PASSPHRASE_FILE:-$(PASSPHRASE_FILE)}; \
+	@$(PULUMI_ENV) \
 	$(PULUMI) preview --diff --stack $(STACK)
 
-# A kind stack is torn down cluster first: `kind delete cluster` removes every object at once, then
-# `pulumi destroy` finds the cluster unreachable and, with the provider's deleteUnreachable, drops
-# the Kubernetes resources from state without calling an API server, so no finalizer, namespace
-# or CRD can make it wait. Cloud stacks are destroyed resource by resource, in dependency order.
+# A kind stack is torn down cluster first, then its state: `kind delete cluster` removes every
+# object at once (no finalizer, namespace or CRD can make it wait), and `pulumi stack rm --force`
+# drops the state, since everything in it lived in that cluster. `pulumi destroy` cannot do that
+# part: the Kubernetes provider refuses to delete a Helm release on an unreachable cluster, with
+# or without deleteUnreachable (provider.go Delete; pulumi-kubernetes#2675). Only a kind cluster
+# this stack created is deleted, read from its state (the KindCluster's command), so a lab whose
+# first `up` failed half-way goes the same way. Other stacks are destroyed resource by resource,
+# in dependency order. The stack file always stays (--preserve-config).
 .PHONY: destroy
-destroy: $(VENV)/.runtime prereqs ## destroy STACK and remove it
-	@export PULUMI_CONFIG_PASSPHRASE_FILE=$${PULUMI_CONFIG_PASSPHRASE_FILE:-$(PASSPHRASE_FILE)}; \
-	if ! $(PULUMI) stack select --stack $(STACK) >/dev/null 2>&1; then echo "no stack $(STACK) in $(BACKEND); nothing to destroy"; exit 0; fi; \
-	name="$$($(PULUMI) stack output clusterName --stack $(STACK) 2>/dev/null || true)"; \
-	if [ -n "$$name" ] && command -v kind >/dev/null && kind get clusters 2>/dev/null | grep -qx "$$name"; then \
-	  echo "deleting kind cluster $$name"; kind delete cluster --name "$$name"; fi; \
-	$(PULUMI) destroy --yes --skip-preview --stack $(STACK) && $(PULUMI) stack rm --yes --stack $(STACK)
+destroy: $(VENV)/.runtime prereqs pulumi-version ## destroy STACK and remove its state (its stack file stays)
+	@$(PULUMI_ENV) \
+	if ! err="$$($(PULUMI) stack select --stack $(STACK) 2>&1)"; then \
+	  if [[ "$$err" == *"no stack named"* ]]; then echo "no stack $(STACK) in $(BACKEND); nothing to destroy"; exit 0; fi; \
+	  echo "$$err" >&2; exit 1; fi; \
+	if ! name="$$($(PY) -m tools.labs kind-cluster --stack $(STACK))"; then \
+	  echo "cannot read the state of stack $(STACK) (PULUMI_CONFIG_PASSPHRASE(_FILE) must be the one it was created with); nothing deleted" >&2; exit 1; fi; \
+	if [ -n "$$name" ]; then \
+	  clusters="$$(kind get clusters 2>/dev/null)"; \
+	  if grep -qx "$$name" <<<"$$clusters"; then echo "deleting kind cluster $$name (created by stack $(STACK))"; kind delete cluster --name "$$name"; \
+	  else echo "kind cluster $$name is already gone"; fi; \
+	  echo "removing stack $(STACK) and its state: everything in it lived in that cluster"; \
+	  $(PULUMI) stack rm --force --yes --preserve-config --stack $(STACK); \
+	else \
+	  $(PULUMI) destroy --yes --skip-preview --stack $(STACK); \
+	  $(PULUMI) stack rm --yes --preserve-config --stack $(STACK); \
+	fi
 
+# Teardown runs however the checks end (and its failure fails the target too); the checks read the
+# stack's outputs, so they get the same passphrase as `make up`.
 .PHONY: e2e
 e2e: ## on a machine with Docker: `make up STACK=lab`, scripts/e2e.sh, then always `make destroy`
-	@trap '$(MAKE) --no-print-directory destroy STACK=lab' EXIT; \
-	$(MAKE) --no-print-directory up STACK=lab && scripts/e2e.sh lab
+	@trap 'rc=$$?; $(MAKE) --no-print-directory destroy STACK=lab || rc=1; exit $$rc' EXIT; \
+	export PULUMI_CONFIG_PASSPHRASE_FILE=$${PULUMI_CONFIG_PASSPHRASE_FILE:-$(PASSPHRASE_FILE)}; \
+	$(MAKE) --no-print-directory up STACK=lab; scripts/e2e.sh lab
 
 .PHONY: clean
 clean: ## remove rendered output and caches (not .venv, not state)

@@ -211,6 +211,8 @@ if s.observability.enabled:
     pulumi.export("portForward", observability.port_forwards)
 
 pulumi.export("clusterName", s.cluster_name)
+# `make destroy` deletes a kind cluster only when the stack says it created one.
+pulumi.export("clusterKind", cluster.kind)
 pulumi.export("kubeconfig", cluster.kubeconfig)
 
 if s.cluster.provider == "kind":

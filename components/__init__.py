@@ -26,15 +26,24 @@ class Cluster(Protocol):
 
 
 def kubernetes_provider(
-    name: str, kubeconfig: pulumi.Input[str], cluster_name: str, parent: pulumi.Resource, **extra: object
+    name: str, kubeconfig: pulumi.Input[str], cluster_identifier: pulumi.Input[str], parent: pulumi.Resource, **extra: object
 ) -> k8s.Provider:
-    """The stack's one Kubernetes provider, built the same way for every kind of cluster."""
+    """The stack's one Kubernetes provider, built the same way for every kind of cluster.
+
+    ``cluster_identifier`` must change exactly when the cluster is a new one: the provider is then
+    replaced, and with it every Kubernetes resource of the stack is created again on the new
+    cluster. A kubeconfig change with the same identifier (rotated credentials) only updates it.
+    """
     return k8s.Provider(
         name,
         kubeconfig=kubeconfig,
-        # A new kubeconfig (a re-created kind cluster, rotated credentials) updates the provider
-        # instead of replacing every Kubernetes resource of the stack.
-        cluster_identifier=cluster_name,
+        cluster_identifier=cluster_identifier,
+        # Never drop resources from state because the cluster does not answer: a refresh while
+        # Docker is stopped (or a VPN is down) must fail, not empty the state. Set here, it also
+        # overrides PULUMI_K8S_DELETE_UNREACHABLE (provider.go Configure: the provider flag wins
+        # over the variable; the Python SDK would otherwise copy the variable into the state).
+        # Lab teardown does not need it: the cluster is deleted, then the state (make destroy).
+        delete_unreachable=False,
         opts=pulumi.ResourceOptions(parent=parent),
         **extra,  # type: ignore[arg-type]
     )

@@ -56,15 +56,18 @@ def kind_config(args: KindClusterArgs) -> str:
 
 
 # No `--wait`: without a CNI the nodes stay NotReady until Calico runs, so kind's wait would only
-# time out (kind#1889). Readiness is gated on Calico's Installation instead. An existing cluster
-# of the same name (a previous run that failed after `kind create`) is reused, not fought.
+# time out (kind#1889). Readiness is gated on Calico's Installation instead. A kind cluster of the
+# same name that this stack did not create is refused, never adopted: the stack would otherwise
+# manage (and, at teardown, delete) someone else's cluster. If reading the kubeconfig fails right
+# after creating, the new cluster is deleted again, so a failed create leaves nothing behind.
 _CREATE = """set -eu
 if kind get clusters 2>/dev/null | grep -qx "$KIND_CLUSTER"; then
-  echo "kind cluster $KIND_CLUSTER exists; reusing it" >&2
-else
-  kind create cluster --name "$KIND_CLUSTER" --config - >&2
+  echo "a kind cluster named $KIND_CLUSTER already exists and this stack did not create it;" \
+    "delete it (kind delete cluster --name $KIND_CLUSTER) or set mesh-platform:cluster.name to another name" >&2
+  exit 1
 fi
-kind get kubeconfig --name "$KIND_CLUSTER"
+kind create cluster --name "$KIND_CLUSTER" --config - >&2
+kind get kubeconfig --name "$KIND_CLUSTER" || { kind delete cluster --name "$KIND_CLUSTER" >&2; exit 1; }
 """
 # Idempotent: succeeds when the cluster is already gone.
 _DELETE = 'kind delete cluster --name "$KIND_CLUSTER"'
@@ -119,6 +122,10 @@ class KindCluster(pulumi.ComponentResource):
             environment={"KIND_CLUSTER": args.cluster_name},
             # Any change to the kind config needs a new cluster: kind cannot reconfigure one.
             triggers=[config],
+            # stdout is the admin kubeconfig (client key included): never into `pulumi up`'s
+            # output or CI logs. additional_secret_outputs protects only the stored value; the
+            # command provider logs both streams unless told otherwise. kind's progress is on stderr.
+            logging=local.Logging.STDERR,
             opts=pulumi.ResourceOptions(
                 parent=self,
                 additional_secret_outputs=["stdout"],
@@ -136,7 +143,9 @@ class KindCluster(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[cluster]),
             )
             self.node_cidrs = network.stdout.apply(ipv4_subnets)
-        # delete_unreachable: tearing down a lab whose cluster is already gone drops its
-        # resources from state instead of waiting for an API server that will not answer.
-        self.provider = kubernetes_provider(f"{name}-k8s", self.kubeconfig, args.cluster_name, self, delete_unreachable=True)
+        # The command's ID is new for every cluster it creates (pulumi-command: a fresh unique ID
+        # per Create), so a re-created cluster replaces the provider and every Kubernetes resource
+        # is created again on it; the name alone would let `up` believe the empty cluster is full.
+        identifier = pulumi.Output.concat(args.cluster_name, "/", cluster.id)
+        self.provider = kubernetes_provider(f"{name}-k8s", self.kubeconfig, identifier, self)
         self.register_outputs({"kubeconfig": self.kubeconfig, "clusterName": self.cluster_name})

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import yaml
-from conftest import one
+from conftest import one, run_config
+from standins import make_standins
 
 from components.kind_cluster import KindClusterArgs, kind_config
 from tools.engine import SECRET
@@ -45,9 +48,70 @@ def test_kubeconfig_is_secret_and_feeds_the_provider(stack) -> None:
     dev = stack("dev")
     provider = one(dev, "pulumi:providers:kubernetes")
     assert provider.inputs["kubeconfig"] == SECRET
-    assert provider.inputs["clusterIdentifier"] == "mesh-dev"
-    assert provider.inputs["deleteUnreachable"] == "true"
     assert dev.outputs["kubeconfig"] == SECRET
+    assert dev.outputs["clusterKind"] == "kind"
+
+
+def test_a_new_cluster_is_a_new_cluster_identifier(stack) -> None:
+    # The command's ID is unique per created cluster (mocks: "<name>-id"); with the name alone a
+    # re-created cluster would keep the provider and no Kubernetes resource would be re-created.
+    dev = stack("dev")
+    cmd = one(dev, "command:local:Command", "cluster-kind")
+    provider = one(dev, "pulumi:providers:kubernetes")
+    assert provider.inputs["clusterIdentifier"] == "mesh-dev/cluster-kind-id"
+    assert cmd.urn in provider.dependencies
+
+
+def test_unreachable_cluster_never_drops_state(monkeypatch) -> None:
+    # The SDK copies PULUMI_K8S_DELETE_UNREACHABLE into the provider's inputs; the explicit false
+    # wins over it, so a refresh while Docker is stopped fails instead of emptying the state.
+    monkeypatch.setenv("PULUMI_K8S_DELETE_UNREACHABLE", "true")
+    provider = one(run_config(cluster={"provider": "kind"}), "pulumi:providers:kubernetes")
+    assert provider.inputs["deleteUnreachable"] == "false"
+
+
+def test_kubeconfig_never_reaches_the_logs(stack) -> None:
+    cmd = one(stack("dev"), "command:local:Command", "cluster-kind")
+    # pulumi-command logs stdout and stderr unless `logging` says otherwise; stdout is the kubeconfig.
+    assert cmd.inputs["logging"] == "stderr"
+    assert "kind get kubeconfig" in cmd.inputs["create"]
+    assert ">&2" in cmd.inputs["create"].split("kind create cluster", 1)[1].splitlines()[0]
+
+
+def _create(stack, tmp_path, kind_behaviour: str) -> tuple[subprocess.CompletedProcess, list[str]]:
+    cmd = one(stack("lab"), "command:local:Command", "cluster-kind")
+    s = make_standins(tmp_path)
+    s.add("kind", kind_behaviour)
+    proc = subprocess.run(
+        ["bash", "-c", cmd.inputs["create"]],
+        input=cmd.inputs["stdin"],
+        env=s.env(cmd.inputs["environment"]),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return proc, s.lines("kind")
+
+
+def test_create_refuses_a_kind_cluster_it_did_not_create(stack, tmp_path) -> None:
+    proc, calls = _create(stack, tmp_path, '[ "$1 $2" = "get clusters" ] && echo other && echo mesh-lab; exit 0')
+    assert proc.returncode != 0 and proc.stdout == ""
+    assert "a kind cluster named mesh-lab already exists and this stack did not create it" in proc.stderr
+    assert calls == ["kind get clusters"], "neither created, adopted nor deleted"
+
+
+def test_create_prints_only_the_kubeconfig(stack, tmp_path) -> None:
+    proc, calls = _create(
+        stack, tmp_path, '[ "$1" = get ] && [ "$2" = kubeconfig ] && echo "apiVersion: v1"; echo progress >&2; exit 0'
+    )
+    assert proc.returncode == 0 and proc.stdout == "apiVersion: v1\n"
+    assert calls == ["kind get clusters", "kind create cluster --name mesh-lab --config -", "kind get kubeconfig --name mesh-lab"]
+
+
+def test_create_leaves_nothing_when_the_kubeconfig_cannot_be_read(stack, tmp_path) -> None:
+    proc, calls = _create(stack, tmp_path, '[ "$1 $2" = "get kubeconfig" ] && exit 1; exit 0')
+    assert proc.returncode != 0
+    assert calls[-1] == "kind delete cluster --name mesh-lab"
 
 
 def test_every_kubernetes_resource_uses_the_cluster_provider(stack) -> None:

@@ -1,6 +1,8 @@
 """Lab stacks that tear themselves down: which lab stacks are past their expiry.
 
     python -m tools.labs expired [--stacks-json FILE] [--now 2026-01-01T00:00:00Z]
+    python -m tools.labs reap                    # tear down the expired ones; exit 1 if any failed
+    python -m tools.labs kind-cluster --stack S  # the kind cluster stack S created, if any
 
 A lab stack is ``lab`` or ``lab-<anything>``. ``make up`` tags it ``mesh-platform:expires`` with an
 RFC 3339 UTC time. ``expired`` reads the stacks from ``pulumi stack ls --json`` (or a recorded copy
@@ -69,11 +71,21 @@ def _pulumi_json(*args: str) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.labs", description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=["expired"])
+    parser.add_argument("command", choices=["expired", "reap", "kind-cluster"])
+    parser.add_argument("--stack", help="kind-cluster: the stack whose state to read")
     parser.add_argument("--stacks-json", type=Path, help="a recorded `pulumi stack ls --json` (default: run it)")
     parser.add_argument("--tags-json", type=Path, help="recorded tags: {stack: {tag: value}} (default: ask pulumi)")
     parser.add_argument("--now", help="RFC 3339 time to compare against (default: now)")
     args = parser.parse_args(argv)
+    if args.command == "kind-cluster":
+        if not args.stack:
+            parser.error("kind-cluster needs --stack")
+        try:
+            print(kind_cluster_of(_export(args.stack)) or "")
+        except (RuntimeError, json.JSONDecodeError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
+        return 0
     stacks = json.loads(args.stacks_json.read_text()) if args.stacks_json else _pulumi_json("stack", "ls")
     if args.tags_json:
         recorded = json.loads(args.tags_json.read_text())
@@ -83,9 +95,83 @@ def main(argv: list[str] | None = None) -> int:
     now = _time(args.now) if args.now else datetime.now(UTC)
     if now is None:
         parser.error(f"--now {args.now!r} is not an RFC 3339 time")
-    for name in expired(stacks or [], tags_of, now):
+    names = expired(stacks or [], tags_of, now)
+    if args.command == "reap":
+        failures = reap(names)
+        print(f"{len(names) - failures} of {len(names)} expired lab stack(s) torn down")
+        return 1 if failures else 0
+    for name in names:
         print(name)
     return 0
+
+
+# --- teardown and the reaper -------------------------------------------------------------------
+#
+# A kind lab's resources all live in its kind cluster, so it is torn down by deleting that cluster
+# and then the stack's state (`pulumi stack rm --force`): `pulumi destroy` cannot, because the
+# Kubernetes provider refuses to delete a Helm release on an unreachable cluster whatever
+# deleteUnreachable says (pulumi-kubernetes provider.go Delete; pulumi-kubernetes#2675).
+
+KIND_COMMAND = "command:local:Command"
+KIND_COMPONENT = "mesh-platform:index:KindCluster"
+
+
+def kind_cluster_of(export: dict[str, Any]) -> str | None:
+    """The kind cluster a stack created, from its ``pulumi stack export``; None if it made none.
+
+    Read from the state, not the stack outputs: a failed first ``up`` leaves the cluster and its
+    command in the state but no outputs.
+    """
+    resources = (export.get("deployment") or {}).get("resources") or []
+    components = {r.get("urn") for r in resources if r.get("type") == KIND_COMPONENT}
+    for r in resources:
+        if r.get("type") == KIND_COMMAND and r.get("parent") in components:
+            name = ((r.get("inputs") or {}).get("environment") or {}).get("KIND_CLUSTER")
+            if isinstance(name, str) and name:
+                return name
+    return None
+
+
+def _pulumi(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["pulumi", "--non-interactive", *args], capture_output=True, text=True, check=False)
+
+
+def _export(stack: str) -> dict[str, Any]:
+    proc = _pulumi("stack", "export", "--stack", stack)
+    if proc.returncode != 0:
+        raise RuntimeError(f"pulumi stack export --stack {stack}: {proc.stderr.strip() or 'failed'}")
+    return json.loads(proc.stdout or "{}")
+
+
+def reap(stacks: Iterable[str], run: Callable[..., subprocess.CompletedProcess] = _pulumi) -> int:
+    """Tear down each expired lab; returns how many could not be torn down.
+
+    A kind lab's cluster runs on its owner's machine, out of this job's reach: its state is
+    dropped (the owner's ``kind delete cluster`` removes the rest). Any other lab (an existing
+    cluster) is destroyed resource by resource. Stack files are never removed.
+    """
+    failures = 0
+    for stack in stacks:
+        try:
+            export = json.loads(_checked(run("stack", "export", "--stack", stack)).stdout or "{}")
+            cluster = kind_cluster_of(export)
+            if cluster:
+                print(f"{stack}: kind cluster {cluster} runs on its owner's machine; dropping the stack's state")
+                _checked(run("stack", "rm", "--force", "--yes", "--preserve-config", "--stack", stack))
+            else:
+                print(f"{stack}: destroying its resources")
+                _checked(run("destroy", "--yes", "--skip-preview", "--stack", stack))
+                _checked(run("stack", "rm", "--yes", "--preserve-config", "--stack", stack))
+        except (RuntimeError, json.JSONDecodeError) as err:
+            failures += 1
+            print(f"{stack}: not torn down: {err}", file=sys.stderr)
+    return failures
+
+
+def _checked(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    if proc.returncode != 0:
+        raise RuntimeError(f"pulumi {' '.join(proc.args[2:]) if isinstance(proc.args, list) else ''}: {proc.stderr.strip()}")
+    return proc
 
 
 if __name__ == "__main__":
