@@ -54,7 +54,9 @@ class Standins:
         out = []
         if not self.log.exists():
             return out
-        for raw in self.log.read_text().splitlines():
+        for raw in self.log.read_text().split("\n"):
+            if not raw:
+                continue
             head, *envs = raw.split(_ENV)
             name, *args = head.split(_ARG)
             if tool is None or name == tool:
