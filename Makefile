@@ -179,8 +179,8 @@ destroy: $(VENV)/.runtime prereqs pulumi-version ## destroy STACK and remove its
 .PHONY: e2e
 e2e: ## on a machine with Docker: `make up STACK=lab`, scripts/e2e.sh, then always `make destroy`
 	@trap 'rc=$$?; $(MAKE) --no-print-directory destroy STACK=lab || rc=1; exit $$rc' EXIT; \
-	export PULUMI_CONFIG_PASSPHRASE_FILE=$${PULUMI_CONFIG_PASSPHRASE_FILE:-$(PASSPHRASE_FILE)}; \
-	$(MAKE) --no-print-directory up STACK=lab; scripts/e2e.sh lab
+	$(MAKE) --no-print-directory up STACK=lab; \
+	PULUMI_CONFIG_PASSPHRASE_FILE=$${PULUMI_CONFIG_PASSPHRASE_FILE:-$(PASSPHRASE_FILE)} scripts/e2e.sh lab
 
 .PHONY: clean
 clean: ## remove rendered output and caches (not .venv, not state)
