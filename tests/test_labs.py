@@ -82,6 +82,11 @@ def test_the_kind_cluster_a_stack_created_comes_from_its_state() -> None:
     assert kind_cluster_of(KIND_LAB) == "mesh-lab-alice"
     assert kind_cluster_of(EXISTING_LAB) is None
     assert kind_cluster_of({}) is None
+    # A stack that says its cluster is not kind never has one deleted.
+    said = {"type": "pulumi:pulumi:Stack", "urn": "urn:stack", "outputs": {"clusterKind": "existing"}}
+    assert kind_cluster_of({"deployment": {"resources": [said, *KIND_LAB["deployment"]["resources"]]}}) is None
+    said["outputs"]["clusterKind"] = "kind"
+    assert kind_cluster_of({"deployment": {"resources": [said, *KIND_LAB["deployment"]["resources"]]}}) == "mesh-lab-alice"
     # A command elsewhere in the stack is not the cluster.
     stray = {
         "deployment": {

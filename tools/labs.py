@@ -123,6 +123,10 @@ def kind_cluster_of(export: dict[str, Any]) -> str | None:
     command in the state but no outputs.
     """
     resources = (export.get("deployment") or {}).get("resources") or []
+    # The stack's own word first: its clusterKind output, when its last update got that far.
+    said = {(r.get("outputs") or {}).get("clusterKind") for r in resources if r.get("type") == "pulumi:pulumi:Stack"}
+    if said - {None, "kind"}:
+        return None
     components = {r.get("urn") for r in resources if r.get("type") == KIND_COMPONENT}
     for r in resources:
         if r.get("type") == KIND_COMMAND and r.get("parent") in components:
