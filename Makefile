@@ -164,7 +164,7 @@ destroy: $(VENV)/.runtime prereqs pulumi-version ## destroy STACK and remove its
 	if ! name="$$($(PY) -m tools.labs kind-cluster --stack $(STACK))"; then \
 	  echo "cannot read the state of stack $(STACK) (PULUMI_CONFIG_PASSPHRASE(_FILE) must be the one it was created with); nothing deleted" >&2; exit 1; fi; \
 	if [ -n "$$name" ]; then \
-	  clusters="$$(kind get clusters 2>/dev/null)"; \
+	  if ! clusters="$$(kind get clusters 2>&1)"; then echo "kind get clusters failed (is Docker running?): $$clusters; nothing deleted" >&2; exit 1; fi; \
 	  if grep -qx "$$name" <<<"$$clusters"; then echo "deleting kind cluster $$name (created by stack $(STACK))"; kind delete cluster --name "$$name"; \
 	  else echo "kind cluster $$name is already gone"; fi; \
 	  echo "removing stack $(STACK) and its state: everything in it lived in that cluster"; \

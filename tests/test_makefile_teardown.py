@@ -157,6 +157,15 @@ def test_destroy_deletes_nothing_when_the_state_cannot_be_read(lab) -> None:
     assert (state / "kind").read_text() == "mesh-lab\n" and (state / "stacks/lab").exists()
 
 
+def test_destroy_deletes_nothing_when_kind_cannot_list_clusters(lab) -> None:
+    repo, s, state = lab
+    assert run(repo, s, "up", "STACK=lab").returncode == 0
+    s.add("kind", 'echo "ERROR: failed to list clusters: command \\"docker ps\\" failed" >&2; exit 1')
+    proc = run(repo, s, "destroy", "STACK=lab")
+    assert proc.returncode != 0 and "kind get clusters failed (is Docker running?)" in proc.stderr
+    assert (state / "stacks/lab").exists(), "the state stays while its cluster may still exist"
+
+
 @pytest.mark.parametrize(("status", "expected"), [("0", 0), ("1", 2)])
 def test_e2e_always_tears_down_and_keeps_the_checks_verdict(lab, status, expected) -> None:
     repo, s, state = lab
