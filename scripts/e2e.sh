@@ -51,7 +51,6 @@ with_timeout() {
   return "$rc"
 }
 
-
 # check NAME EXPECTED COMMAND...: PASS when the command's output contains EXPECTED.
 check() {
   local name="$1" expected="$2" got
