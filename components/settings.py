@@ -13,10 +13,11 @@ the upstream publishes one). Components never hard-code a version.
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, Literal
 
 import pulumi
@@ -94,6 +95,11 @@ EKS_VERSIONS: dict[str, tuple[str, str]] = {
 
 #: The stack's grouped config keys (``mesh-platform:<key>``); anything else is rejected.
 KNOWN_KEYS = ("cluster", "calico", "istio", "certManager", "apps", "observability")
+#: Config namespaces a stack file may use besides the project's: Pulumi's own (``pulumi:tags``,
+#: ``pulumi:disable-default-providers``) and those of the providers this program uses
+#: (requirements.txt), whose default providers read ``<provider>:<key>`` (``aws:region``,
+#: ``kubernetes:context``). Any other namespace is a typo, never silently ignored.
+PROVIDER_NAMESPACES = ("pulumi", "kubernetes", "aws", "awsx", "eks", "command", "kubernetes-cert-manager")
 
 # --- Field types: each carries its own rule and says what is allowed --------------------------
 
@@ -667,6 +673,28 @@ def compatibility(s: Settings) -> list[str]:
     return lines
 
 
+def namespace_errors(keys: Iterable[str]) -> list[str]:
+    """One line for each stack config key outside the project's and the providers' namespaces.
+
+    ``mesh-platfrom:cluster`` or an unprefixed ``cluster`` would otherwise be ignored and every
+    default deployed; each line names the key it most probably meant.
+    """
+    meant = [f"{PROJECT}:{k}" for k in KNOWN_KEYS]
+    lines = []
+    for key in keys:
+        namespace, sep, name = key.partition(":")
+        if sep and namespace in (PROJECT, *PROVIDER_NAMESPACES):
+            continue
+        guesses = difflib.get_close_matches(f"{PROJECT}:{key}" if not sep else key, meant, n=1, cutoff=0.6)
+        if not guesses and sep:
+            # A misspelt provider (kubernets:context) keeps its key name.
+            guesses = [f"{ns}:{name}" for ns in difflib.get_close_matches(namespace, PROVIDER_NAMESPACES, n=1, cutoff=0.6)]
+        hint = f"did you mean {guesses[0]}?" if guesses else f"project keys are {PROJECT}:<{'|'.join(KNOWN_KEYS)}>"
+        what = "has no namespace" if not sep else f"namespace {namespace!r} is neither this project's nor a provider's"
+        lines.append(f"{key}: {what} ({PROJECT}, {', '.join(PROVIDER_NAMESPACES)}); {hint}")
+    return lines
+
+
 def parse(raw: Mapping[str, Any], stack: str) -> Settings:
     """Validate already-decoded config (``{"cluster": {...}, ...}``); raises ``pulumi.RunError``.
 
@@ -688,6 +716,9 @@ def parse(raw: Mapping[str, Any], stack: str) -> Settings:
 def load() -> Settings:
     """Read this stack's ``mesh-platform:*`` config from the Pulumi runtime and validate it."""
     config = {**pulumi.runtime.config.get_config_env(), **pulumi.runtime.config.CONFIG.get()}
+    bad = namespace_errors(config)
+    if bad:
+        raise pulumi.RunError("\n  ".join(["invalid stack configuration:", *bad]))
     raw: dict[str, Any] = {}
     for full_key, value in config.items():
         project, _, key = full_key.partition(":")

@@ -65,5 +65,90 @@ def test_bad_stack_file_exits_non_zero_with_the_clean_message(tmp_path: Path, ca
 
 
 def test_unknown_stack_lists_the_known_ones(capsys) -> None:
-    assert render.main(["--stack", "nope"]) == 1
+    assert render.main(["--stack", "nope"]) == 2
     assert "stacks here: " in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        ("- config: {}\n", "must be a mapping with a 'config:' key, not a list"),
+        ("just words\n", "must be a mapping with a 'config:' key, not a str"),
+        ("config:\n  - mesh-platform:cluster\n", "'config:' must map <namespace>:<key> names"),
+        ("config: [unclosed\n", "is not valid YAML"),
+        (b"config:\n  \xff\xfe: 1\n", "is not valid YAML"),
+    ],
+)
+def test_a_stack_file_of_the_wrong_shape_is_one_line_and_exit_2(tmp_path: Path, capsys, content, says) -> None:
+    f = tmp_path / "Pulumi.bad.yaml"
+    f.write_bytes(content if isinstance(content, bytes) else content.encode())
+    assert render.main(["--config-file", str(f), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(f) in err and says in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_directory_given_as_the_stack_file_is_exit_2(tmp_path: Path, capsys) -> None:
+    assert render.main(["--config-file", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: stack file {tmp_path} is a directory; give a Pulumi.<stack>.yaml file\n"
+
+
+def test_an_unreadable_stack_file_is_exit_2(tmp_path: Path, capsys, monkeypatch) -> None:
+    f = tmp_path / "Pulumi.locked.yaml"
+    f.write_text("config: {}\n")
+    real = Path.read_text
+
+    def denied(self: Path, *args, **kwargs) -> str:
+        if self == f:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self, *args, **kwargs)
+
+    # Permission bits do not stop root (these tests may run as root), so the read itself is refused.
+    monkeypatch.setattr(Path, "read_text", denied)
+    assert render.main(["--config-file", str(f)]) == 2
+    assert capsys.readouterr().err == f"error: cannot read stack file {f}: Permission denied\n"
+
+
+@pytest.mark.parametrize(
+    ("key", "meant"),
+    [
+        ("mesh-platfrom:cluster", "did you mean mesh-platform:cluster?"),
+        ("cluster", "has no namespace"),
+        ("meshplatform:observability", "did you mean mesh-platform:observability?"),
+        ("kubernets:context", "did you mean kubernetes:context?"),
+        ("istio", "did you mean mesh-platform:istio?"),
+    ],
+)
+def test_a_config_namespace_typo_names_the_key_it_meant(tmp_path: Path, capsys, key, meant) -> None:
+    f = tmp_path / "Pulumi.typo.yaml"
+    f.write_text(f"config:\n  {key}:\n    workers: 2\n")
+    assert render.main(["--config-file", str(f), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert f"{key}: " in err and meant in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_unprefixed_key_suggests_the_project_key(tmp_path: Path, capsys) -> None:
+    f = tmp_path / "Pulumi.typo.yaml"
+    f.write_text("config:\n  cluster:\n    workers: 2\n")
+    assert render.main(["--config-file", str(f)]) == 2
+    assert "did you mean mesh-platform:cluster?" in capsys.readouterr().err
+
+
+def test_provider_namespaces_are_allowed(tmp_path: Path) -> None:
+    f = tmp_path / "Pulumi.providers.yaml"
+    f.write_text(
+        "config:\n  kubernetes:context: kind-x\n  aws:region: eu-west-1\n  pulumi:tags:\n    team: platform\n"
+        "  mesh-platform:cluster:\n    workers: 0\n"
+    )
+    assert render.main(["--config-file", str(f), "--out", str(tmp_path / "out")]) == 0
+
+
+def test_render_help_documents_options_defaults_and_exit_codes(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        render.main(["--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    for text in ("--stack", "--config-file", "--out", "default: out/<stack>", "exit status:", "  2  bad input"):
+        assert text in out

@@ -231,3 +231,26 @@ def test_every_pin_falls_in_a_row_of_the_matrix() -> None:
 def test_stack_images_are_pinned_by_digest() -> None:
     for image in (settings.ECHO_IMAGE, settings.CURL_IMAGE, settings.JAEGER_IMAGE, settings.KIND_NODE_IMAGE):
         assert "@sha256:" in image and len(image.rsplit(":", 1)[1]) == 64, image
+
+
+def test_namespace_errors_pass_the_project_and_provider_namespaces() -> None:
+    keys = ["mesh-platform:cluster", "kubernetes:context", "aws:region", "pulumi:tags", "eks:x", "awsx:y", "command:z"]
+    assert settings.namespace_errors(keys) == []
+
+
+def test_namespace_errors_name_the_key_meant() -> None:
+    lines = settings.namespace_errors(["mesh-platfrom:cluster", "cluster", "calcio", "zzz:qqq"])
+    assert lines[0].startswith("mesh-platfrom:cluster: namespace 'mesh-platfrom' is neither")
+    assert lines[0].endswith("did you mean mesh-platform:cluster?")
+    assert lines[1].startswith("cluster: has no namespace") and lines[1].endswith("did you mean mesh-platform:cluster?")
+    assert lines[2].endswith("did you mean mesh-platform:calico?")
+    assert lines[3].endswith("project keys are mesh-platform:<cluster|calico|istio|certManager|apps|observability>")
+
+
+def test_load_rejects_a_misspelt_namespace_before_anything_is_registered() -> None:
+    pulumi.runtime.set_all_config({"mesh-platfrom:cluster": '{"workers": 3}'}, [])
+    try:
+        with pytest.raises(pulumi.RunError, match="did you mean mesh-platform:cluster"):
+            settings.load()
+    finally:
+        pulumi.runtime.set_all_config({}, [])

@@ -202,6 +202,10 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         return super().RegisterResourceOutputs(request)
 
 
+class StackFileError(pulumi.RunError):
+    """The stack file itself is unusable (missing, unreadable, not a mapping, keys of no namespace)."""
+
+
 def stack_file(stack: str) -> Path:
     return ROOT / "stacks" / f"Pulumi.{stack}.yaml"
 
@@ -217,12 +221,22 @@ def read_config(path: Path) -> tuple[dict[str, str], list[str]]:
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except OSError as err:
-        raise pulumi.RunError(f"cannot read stack file {path}: {err.strerror}") from None
-    except yaml.YAMLError as err:
-        raise pulumi.RunError(f"stack file {path} is not valid YAML: {err}") from None
+        raise StackFileError(f"cannot read stack file {path}: {err.strerror}") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise StackFileError(f"stack file {path} is not valid YAML: {' '.join(str(err).split())}") from None
+    if not isinstance(data, dict):
+        raise StackFileError(f"stack file {path} must be a mapping with a 'config:' key, not a {type(data).__name__}")
+    stack_config = data.get("config") or {}
+    if not isinstance(stack_config, dict) or not all(isinstance(k, str) for k in stack_config):
+        raise StackFileError(f"stack file {path}: 'config:' must map <namespace>:<key> names to values")
+    from components.settings import namespace_errors
+
+    bad = namespace_errors(stack_config)
+    if bad:
+        raise StackFileError("\n  ".join([f"stack file {path}: invalid config keys:", *bad]))
     secret_keys = []
-    for key, value in (data.get("config") or {}).items():
-        full = key if ":" in key else f"{PROJECT}:{key}"
+    for key, value in stack_config.items():
+        full = key
         if isinstance(value, dict) and set(value) == {"secure"}:
             value, _ = SECRET, secret_keys.append(full)
         config[full] = value

@@ -19,7 +19,7 @@ from pathlib import Path
 import pulumi
 import yaml
 
-from tools import engine
+from tools import cli, engine
 
 
 def write(recording: engine.Recording, out: Path) -> tuple[Path, Path]:
@@ -46,8 +46,8 @@ def stack_name(args: argparse.Namespace) -> str:
 
 def add_source_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group(required=True)
-    group.add_argument("--stack", help="stack name: renders stacks/Pulumi.<stack>.yaml")
-    group.add_argument("--config-file", help="render this stack file instead")
+    group.add_argument("--stack", help="stack name: renders stacks/Pulumi.<stack>.yaml (one of --stack, --config-file)")
+    group.add_argument("--config-file", help="render this stack file instead (a YAML mapping with a config: key)")
 
 
 def render(args: argparse.Namespace) -> engine.Recording:
@@ -56,21 +56,35 @@ def render(args: argparse.Namespace) -> engine.Recording:
         known = sorted(
             p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in (engine.ROOT / "stacks").glob("Pulumi.*.yaml")
         )
-        raise pulumi.RunError(f"no stack file {config_file}; stacks here: {', '.join(known)}")
+        raise engine.StackFileError(f"no stack file {config_file}; stacks here: {', '.join(known)}")
     return engine.run(stack_name(args), config_file=config_file)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.render", description=__doc__.split("\n\n")[0])
+    return cli.run(_main, argv)
+
+
+def _main(argv: list[str] | None) -> int:
+    parser = cli.parser(
+        "python -m tools.render",
+        __doc__,
+        exits=[(0, "rendered; the two files are written"), (1, "the stack configuration is invalid (one line per problem)")],
+    )
     add_source_args(parser)
     parser.add_argument("--out", help="output directory (default: out/<stack>)")
     args = parser.parse_args(argv)
+    if args.config_file and Path(args.config_file).is_dir():
+        raise cli.UsageError(f"stack file {args.config_file} is a directory; give a Pulumi.<stack>.yaml file")
     try:
         recording = render(args)
+    except engine.StackFileError:
+        raise  # the file itself is unusable: exit 2
     except pulumi.RunError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     out = Path(args.out or engine.ROOT / "out" / recording.stack)
+    if out.exists() and not out.is_dir():
+        raise cli.UsageError(f"--out {out} exists and is not a directory")
     manifests, graph = write(recording, out)
     objects, resources = len(recording.manifests()), len(recording.resources)
     print(f"{recording.stack}: {objects} Kubernetes objects → {manifests}; {resources} resources → {graph}")
