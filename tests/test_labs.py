@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from standins import ROOT, make_standins
 
 from tools.labs import expired, is_lab, kind_cluster_of, main, reap
 
@@ -143,3 +145,107 @@ def test_reap_command_fails_the_job_when_a_lab_was_not_torn_down(monkeypatch, ca
     monkeypatch.setattr(labs, "reap", lambda names: 0)
     assert main([*args, "--now", "2026-11-27T17:00:00Z"]) == 0
     assert "2 of 2 expired lab stack(s) torn down" in capsys.readouterr().out
+
+
+# --- the command line against a pulumi that is missing, fails or prints garbage ------------------
+
+
+def _labs(s, *args: str, env: dict[str, str] | None = None, path: str | None = None) -> subprocess.CompletedProcess:
+    e = s.env(env)
+    if path is not None:
+        e["PATH"] = path
+    return subprocess.run(
+        [sys.executable, "-m", "tools.labs", *args], cwd=ROOT, env=e, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_expired_without_pulumi_on_path_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    s = make_standins(tmp_path)
+    proc = _labs(s, "expired", path=str(s.bin))
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines()[-1].startswith("error: pulumi is not on PATH; install the Pulumi CLI")
+    assert "Traceback" not in proc.stderr
+
+
+def test_expired_with_a_failing_pulumi_names_the_backend_and_exits_2(tmp_path: Path) -> None:
+    s = make_standins(tmp_path, watch=("PULUMI_BACKEND_URL",))
+    s.add("pulumi", "echo 'error: PULUMI_ACCESS_TOKEN must be set for login during non-interactive CLI sessions' >&2; exit 255")
+    proc = _labs(s, "expired", env={"PULUMI_BACKEND_URL": "s3://state?region=eu-west-1"})
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        "asking backend s3://state?region=eu-west-1 for its stacks",
+        "error: pulumi stack ls --json failed on backend s3://state?region=eu-west-1: error: PULUMI_ACCESS_TOKEN must "
+        "be set for login during non-interactive CLI sessions",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("stdout", "says"),
+    [("{not json", "is not JSON"), ('{"name": "lab"}', "is not a list of stacks"), ("[1, 2]", "is not a list of stacks")],
+)
+def test_expired_with_malformed_pulumi_output_exits_2(tmp_path: Path, stdout: str, says: str) -> None:
+    s = make_standins(tmp_path)
+    s.add("pulumi", f"echo {stdout!r}")
+    proc = _labs(s, "expired")
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines()[-1].startswith("error: pulumi stack ls --json") and says in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_expired_with_malformed_tags_exits_2(tmp_path: Path) -> None:
+    s = make_standins(tmp_path)
+    s.add("pulumi", 'if [ "$3" = tag ]; then echo "[oops"; else echo \'[{"name": "lab"}]\'; fi')
+    proc = _labs(s, "expired")
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines()[-1] == (
+        "error: pulumi stack tag ls --stack lab --json is not JSON (Expecting value at line 1 column 2)"
+    )
+
+
+def test_expired_asks_the_makefile_backend_by_default(tmp_path: Path) -> None:
+    s = make_standins(tmp_path, watch=("PULUMI_BACKEND_URL",))
+    s.add("pulumi", "echo '[]'")
+    proc = _labs(s, "expired")
+    assert proc.returncode == 0, proc.stderr
+    backend = f"file://{ROOT}/.pulumi-state"
+    assert proc.stderr == f"asking backend {backend} for its stacks\n"
+    assert [c.env["PULUMI_BACKEND_URL"] for c in s.calls("pulumi")] == [backend]
+    # The same default as the Makefile's: `make` prints its BACKEND for a local stack.
+    make = subprocess.run(
+        ["make", "-s", "-C", str(ROOT), "--eval", "print-backend: ; @echo $(BACKEND)", "print-backend"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=s.env(),
+    )
+    assert make.stdout.strip() == backend
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "says"),
+    [
+        ("stacks.json", "[{]", "stacks.json is not JSON"),
+        ("stacks.json", '{"a": 1}', "is not a list of stacks"),
+        ("missing.json", None, "missing.json: No such file or directory"),
+    ],
+)
+def test_recorded_files_that_are_unusable_exit_2(tmp_path: Path, capsys, name: str, content: str | None, says: str) -> None:
+    f = tmp_path / name
+    if content is not None:
+        f.write_text(content)
+    assert main(["expired", "--stacks-json", str(f)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and says in err, err
+
+
+def test_a_bad_now_exits_2(capsys) -> None:
+    assert main(["expired", "--stacks-json", str(DATA / "stack-ls.json"), "--now", "tomorrow"]) == 2
+    assert "is not an RFC 3339 time" in capsys.readouterr().err
+
+
+def test_labs_help_names_the_backend_variable_and_exit_codes(capsys) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for text in ("PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE", "--stacks-json", "exit status:", "  2  bad input"):
+        assert text in out

@@ -12,7 +12,13 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-import pulumi
+try:
+    from pulumi import RunError
+except ImportError:  # tools.labs runs where only the standard library is (the Makefile's destroy)
+
+    class RunError(Exception):  # type: ignore[no-redef]
+        """Stands in for pulumi.RunError where pulumi is not installed (nothing can raise it)."""
+
 
 #: Exit status of a command given input it cannot use (argparse uses 2 as well).
 USAGE = 2
@@ -63,7 +69,7 @@ def run(main: Callable[[list[str] | None], int], argv: list[str] | None = None) 
     """Call ``main``; a :class:`UsageError`, ``pulumi.RunError`` or unreadable file becomes exit 2."""
     try:
         return main(argv)
-    except (UsageError, pulumi.RunError) as err:
+    except (UsageError, RunError) as err:
         return fail(str(err))
     except OSError as err:
         return fail(f"{err.filename}: {err.strerror}" if err.filename else str(err))

@@ -10,12 +10,15 @@ of it), each lab stack's tags from ``pulumi stack tag ls --json``, and prints th
 whose expiry has passed, one per line, for a scheduled job to destroy. A lab stack without the tag
 expires ``DEFAULT_TTL`` after its last update, so a forgotten tag never keeps a lab alive forever.
 A stack with an update in progress is never listed.
+
+pulumi is asked about the backend in PULUMI_BACKEND_URL or, when that is unset, the one ``make``
+uses for local stacks (file://<checkout>/.pulumi-state); the command says which on standard error.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
+import os
 import re
 import subprocess
 import sys
@@ -23,6 +26,8 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+from tools import cli
 
 EXPIRES_TAG = "mesh-platform:expires"
 DEFAULT_TTL = timedelta(hours=8)
@@ -62,40 +67,108 @@ def expired(stacks: Iterable[dict[str, Any]], tags_of: Callable[[str], dict[str,
     return sorted(out)
 
 
+#: The state backend ``make`` uses for local stacks (Makefile, BACKEND), when PULUMI_BACKEND_URL is unset.
+DEFAULT_BACKEND = f"file://{Path(__file__).resolve().parent.parent}/.pulumi-state"
+
+
+def backend() -> str:
+    """The backend pulumi is asked about: PULUMI_BACKEND_URL, else the one ``make`` uses."""
+    return os.environ.get("PULUMI_BACKEND_URL") or DEFAULT_BACKEND
+
+
+def _pulumi_env() -> dict[str, str]:
+    return {**os.environ, "PULUMI_BACKEND_URL": backend()}
+
+
 def _pulumi_json(*args: str) -> Any:
-    proc = subprocess.run(["pulumi", *args, "--json"], capture_output=True, text=True, check=False)
+    command = f"pulumi {' '.join(args)} --json"
+    try:
+        proc = subprocess.run(
+            ["pulumi", "--non-interactive", *args, "--json"], capture_output=True, text=True, check=False, env=_pulumi_env()
+        )
+    except FileNotFoundError:
+        raise cli.UsageError(
+            'pulumi is not on PATH; install the Pulumi CLI (README.md, "Prerequisites") or pass --stacks-json'
+        ) from None
+    except OSError as err:
+        raise cli.UsageError(f"cannot run pulumi: {err.strerror}") from None
     if proc.returncode != 0:
-        raise SystemExit(f"error: pulumi {' '.join(args)}: {proc.stderr.strip()}")
-    return json.loads(proc.stdout or "null")
+        detail = " ".join(proc.stderr.split())[:300] or f"exit status {proc.returncode}"
+        raise cli.UsageError(f"{command} failed on backend {backend()}: {detail}")
+    return _json(proc.stdout or "null", command)
+
+
+def _json(text: str, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise cli.UsageError(f"{what} is not JSON ({err.msg} at line {err.lineno} column {err.colno})") from None
+
+
+def _stacks(value: Any, what: str) -> list[dict[str, Any]]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(s, dict) and isinstance(s.get("name"), str) for s in value):
+        raise cli.UsageError(f"{what} is not a list of stacks with names (the shape of `pulumi stack ls --json`)")
+    return value
+
+
+def _tags(value: Any, what: str) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise cli.UsageError(f"{what} is not an object of tag names to values")
+    return {k: v for k, v in value.items() if isinstance(v, str)}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.labs", description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=["expired", "reap", "kind-cluster"])
-    parser.add_argument("--stack", help="kind-cluster: the stack whose state to read")
+    return cli.run(_main, argv)
+
+
+def _main(argv: list[str] | None) -> int:
+    parser = cli.parser(
+        "python -m tools.labs",
+        __doc__,
+        env=["PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE", "AWS_PROFILE", "AWS_REGION"],
+        exits=[(0, "done (expired: the names listed, possibly none)"), (1, "reap: a lab could not be torn down")],
+    )
+    parser.add_argument(
+        "command",
+        choices=["expired", "reap", "kind-cluster"],
+        help="expired: list expired lab stacks; reap: tear them down; kind-cluster: the kind cluster --stack created",
+    )
+    parser.add_argument("--stack", help="kind-cluster: the stack whose state to read (required there)")
     parser.add_argument("--stacks-json", type=Path, help="a recorded `pulumi stack ls --json` (default: run it)")
     parser.add_argument("--tags-json", type=Path, help="recorded tags: {stack: {tag: value}} (default: ask pulumi)")
     parser.add_argument("--now", help="RFC 3339 time to compare against (default: now)")
     args = parser.parse_args(argv)
+    now = _time(args.now) if args.now else datetime.now(UTC)
+    if now is None:
+        raise cli.UsageError(f"--now {args.now!r} is not an RFC 3339 time such as 2026-01-01T00:00:00Z")
     if args.command == "kind-cluster":
         if not args.stack:
-            parser.error("kind-cluster needs --stack")
+            raise cli.UsageError("kind-cluster needs --stack")
         try:
             print(kind_cluster_of(_export(args.stack)) or "")
-        except (RuntimeError, json.JSONDecodeError) as err:
+        except (RuntimeError, json.JSONDecodeError, AttributeError) as err:
             print(f"error: {err}", file=sys.stderr)
             return 1
         return 0
-    stacks = json.loads(args.stacks_json.read_text()) if args.stacks_json else _pulumi_json("stack", "ls")
-    if args.tags_json:
-        recorded = json.loads(args.tags_json.read_text())
-        tags_of: Callable[[str], dict[str, str]] = lambda name: recorded.get(name, {})  # noqa: E731
+    if args.stacks_json:
+        stacks = _stacks(_json(args.stacks_json.read_text(), str(args.stacks_json)), str(args.stacks_json))
     else:
-        tags_of = lambda name: _pulumi_json("stack", "tag", "ls", "--stack", name) or {}  # noqa: E731
-    now = _time(args.now) if args.now else datetime.now(UTC)
-    if now is None:
-        parser.error(f"--now {args.now!r} is not an RFC 3339 time")
-    names = expired(stacks or [], tags_of, now)
+        print(f"asking backend {backend()} for its stacks", file=sys.stderr)
+        stacks = _stacks(_pulumi_json("stack", "ls"), "pulumi stack ls --json")
+    if args.tags_json:
+        recorded = _json(args.tags_json.read_text(), str(args.tags_json))
+        if not isinstance(recorded, dict):
+            raise cli.UsageError(f"{args.tags_json} is not an object of stack names to tags")
+        tags_of: Callable[[str], dict[str, str]] = lambda name: _tags(recorded.get(name), f"{args.tags_json}: {name}")  # noqa: E731
+    else:
+        tags_of = lambda name: _tags(  # noqa: E731
+            _pulumi_json("stack", "tag", "ls", "--stack", name), f"pulumi stack tag ls --stack {name} --json"
+        )
+    names = expired(stacks, tags_of, now)
     if args.command == "reap":
         failures = reap(names)
         print(f"{len(names) - failures} of {len(names)} expired lab stack(s) torn down")
@@ -137,7 +210,12 @@ def kind_cluster_of(export: dict[str, Any]) -> str | None:
 
 
 def _pulumi(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["pulumi", "--non-interactive", *args], capture_output=True, text=True, check=False)
+    try:
+        return subprocess.run(
+            ["pulumi", "--non-interactive", *args], capture_output=True, text=True, check=False, env=_pulumi_env()
+        )
+    except OSError as err:
+        raise RuntimeError(f"cannot run pulumi: {err.strerror}") from None
 
 
 def _export(stack: str) -> dict[str, Any]:
