@@ -109,3 +109,17 @@ def test_no_credentials_is_one_clear_failure(monkeypatch, tmp_path) -> None:
 def test_kind_stack_needs_no_preflight(capsys) -> None:
     assert preflight.main(["--stack", "dev"]) == 0
     assert "no cloud preflight needed" in capsys.readouterr().out
+
+
+def test_an_unknown_stack_is_one_line_and_exit_2(capsys) -> None:
+    assert preflight.main(["--stack", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot read stack file" in err and "Pulumi.nope.yaml" in err
+
+
+def test_preflight_help_documents_the_stack_env_and_exit_codes(capsys) -> None:
+    with pytest.raises(SystemExit):
+        preflight.main(["--help"])
+    out = capsys.readouterr().out
+    for text in ("--stack", "AWS_PROFILE", "AWS_REGION", "AWS_ENDPOINT_URL", "  1  a check failed", "  2  bad input"):
+        assert text in out, text

@@ -10,16 +10,14 @@ are not on EKS have nothing to check here.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from dataclasses import dataclass
 
 import boto3
-import pulumi
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
 from components.settings import EksSettings, Settings
-from tools import engine
+from tools import cli, engine
 
 
 @dataclass(frozen=True)
@@ -117,14 +115,21 @@ def run(settings: Settings, session: boto3.session.Session) -> list[Check]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.preflight", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--stack", required=True)
+    return cli.run(_main, argv)
+
+
+def _main(argv: list[str] | None) -> int:
+    parser = cli.parser(
+        "python -m tools.preflight",
+        __doc__,
+        env=["AWS_PROFILE", "AWS_REGION", "AWS_ENDPOINT_URL"],
+        exits=[(0, "every check passed, or the stack is not on EKS"), (1, "a check failed (its FAIL line says why)")],
+    )
+    parser.add_argument(
+        "--stack", required=True, help="stack name: checks stacks/Pulumi.<stack>.yaml (its cluster.eks.region is used)"
+    )
     args = parser.parse_args(argv)
-    try:
-        settings = engine.settings(engine.stack_file(args.stack), args.stack)
-    except pulumi.RunError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    settings = engine.settings(engine.stack_file(args.stack), args.stack)  # invalid: pulumi.RunError, exit 2
     if settings.cluster.provider != "eks":
         print(f"{args.stack}: provider {settings.cluster.provider}; no cloud preflight needed")
         return 0

@@ -1,0 +1,92 @@
+"""tools/cli.py: one error type → one line and exit 2; every command's help documents itself."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import subprocess
+import sys
+
+import pulumi
+import pytest
+
+from tools import cli
+from tools.engine import ROOT
+
+#: Each command and the environment variables its help must name.
+COMMANDS = {
+    "tools.backend": ("AWS_PROFILE", "AWS_REGION", "AWS_ENDPOINT_URL"),
+    "tools.preflight": ("AWS_PROFILE", "AWS_REGION", "AWS_ENDPOINT_URL"),
+    "tools.labs": ("PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE"),
+    "tools.render": (),
+}
+
+
+def _parser_of(module: str, monkeypatch) -> argparse.ArgumentParser:
+    made: list[argparse.ArgumentParser] = []
+    real = cli.parser
+
+    def keep(*args, **kwargs) -> argparse.ArgumentParser:
+        made.append(real(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(cli, "parser", keep)
+    with pytest.raises(SystemExit):
+        importlib.import_module(module).main(["--help"])
+    return made[0]
+
+
+@pytest.mark.parametrize("module", sorted(COMMANDS))
+def test_every_option_has_help_and_every_default_is_shown(module: str, monkeypatch, capsys) -> None:
+    parser = _parser_of(module, monkeypatch)
+    out = capsys.readouterr().out
+    for action in parser._actions:
+        assert action.help, f"{module}: {action.dest} has no help"
+        for flag in action.option_strings:
+            assert flag in out
+        if action.option_strings and action.default not in (None, False, argparse.SUPPRESS):
+            assert f"(default: {action.default})" in " ".join(out.split()), f"{module} {action.dest}"
+    for name in COMMANDS[module]:
+        assert f"  {name} " in out, f"{module} help does not name {name}"
+    assert "exit status:" in out and f"  {cli.USAGE}  bad input" in out
+
+
+@pytest.mark.parametrize("module", sorted(COMMANDS))
+def test_help_runs_as_a_module(module: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", module, "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 0 and "exit status:" in proc.stdout, proc.stderr
+
+
+@pytest.mark.parametrize("module", sorted(COMMANDS))
+def test_an_unknown_option_is_exit_2_without_a_traceback(module: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", module, "--no-such-option"], cwd=ROOT, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("error", "line"),
+    [
+        (cli.UsageError("bad --x"), "error: bad --x\n"),
+        (pulumi.RunError("invalid stack configuration"), "error: invalid stack configuration\n"),
+        (FileNotFoundError(2, "No such file or directory", "f.json"), "error: f.json: No such file or directory\n"),
+        (KeyboardInterrupt(), "error: interrupted\n"),
+    ],
+)
+def test_run_turns_each_error_into_one_line_and_exit_2(capsys, error: BaseException, line: str) -> None:
+    def main(argv):
+        raise error
+
+    assert cli.run(main, []) == 2
+    assert capsys.readouterr().err == line
+
+
+def test_run_lets_a_bug_through() -> None:
+    def main(argv):
+        raise ZeroDivisionError
+
+    with pytest.raises(ZeroDivisionError):
+        cli.run(main, [])
