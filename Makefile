@@ -62,19 +62,46 @@ PULUMI_ENV = export PULUMI_CONFIG_PASSPHRASE_FILE=$${PULUMI_CONFIG_PASSPHRASE_FI
     && grep -qE "$(SECRETS_KEYS)" "$$f"; then grep -vE "$(SECRETS_KEYS)" "$$f" >"$$f.clean" || true; \
     cat "$$f.clean" >"$$f"; rm -f "$$f.clean"; fi' EXIT;
 
-.PHONY: help
-help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+# `make help` lists every target with a `## ` comment and every variable with a `#> NAME text`
+# line below, with the value it has now (command line and environment included).
+#> STACK             which stack: stacks/Pulumi.<STACK>.yaml (dev, lab, lab-<name>, staging, prod)
+#> OUT               where `make render` writes manifests.yaml and graph.json
+#> FORMAT            `make verify` report format: text, markdown or json (empty: text)
+#> BASE_REF          `make verify`: also report changes in routes and flows against this git ref
+#> BACKEND           Pulumi state backend (PULUMI_BACKEND_URL): a file backend here, S3 for shared stacks
+#> SECRETS_PROVIDER  how stack secrets are encrypted: passphrase (local) or awskms:// (shared)
+#> STATE_BUCKET      S3 bucket of shared stacks' state (`python -m tools.backend bootstrap` makes it)
+#> AWS_REGION        region of that bucket and its KMS key
+#> KMS_ALIAS         alias of the KMS key shared stacks' secrets are encrypted with
+#> LAB_TTL_HOURS     hours until a lab stack counts as expired (`python -m tools.labs expired`)
+#> PYTHON            the Python that creates .venv
+HELP_VARS := STACK OUT FORMAT BASE_REF BACKEND SECRETS_PROVIDER STATE_BUCKET AWS_REGION KMS_ALIAS LAB_TTL_HOURS PYTHON
 
+.PHONY: help
+help: ## list the targets and the variables they read
+	@echo "Targets (make TARGET [VARIABLE=value ...]):"
+	@grep -E '^[a-z0-9][a-z0-9-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
+	@echo; echo "Variables (make TARGET NAME=value, or the environment; each with its value now):"
+	@$(foreach v,$(HELP_VARS),printf '  %-17s %s\n  %-17s now: %s\n' '$(v)' \
+	  "$$(sed -n 's/^#> $(v)  *//p' $(firstword $(MAKEFILE_LIST)))" '' '$(subst ','\'',$($(v)))';)
+
+# The one slow step (about 45 s on a fresh checkout): each phase says what it does, and pip's own
+# lines (Collecting ..., Installing ...) show it moving.
 $(VENV)/.runtime: requirements.txt
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
-	touch $@
+	@echo "[1/2] creating $(VENV) with $(PYTHON)"
+	@$(PYTHON) -m venv $(VENV)
+	@echo "[2/2] installing requirements.txt into $(VENV) (about 45 s)"
+	@$(PY) -m pip install --disable-pip-version-check --progress-bar off -r requirements.txt \
+	  | { grep --line-buffered -E '^(Collecting|Installing|Successfully)' || true; }
+	@touch $@
 
 $(VENV)/.dev: requirements.txt requirements-dev.txt
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
-	touch $@ $(VENV)/.runtime
+	@echo "[1/2] creating $(VENV) with $(PYTHON)"
+	@$(PYTHON) -m venv $(VENV)
+	@echo "[2/2] installing requirements-dev.txt into $(VENV) (about a minute)"
+	@$(PY) -m pip install --disable-pip-version-check --progress-bar off -r requirements-dev.txt \
+	  | { grep --line-buffered -E '^(Collecting|Installing|Successfully)' || true; }
+	@touch $@ $(VENV)/.runtime
 
 .PHONY: venv
 venv: $(VENV)/.dev ## create .venv with every pinned requirement
@@ -107,12 +134,19 @@ verify-all: $(VENV)/.dev ## `make verify` for every stack in stacks/
 	  echo "== verify $$s"; $(PY) -m tools.verify --stack "$$s" --format text; done
 
 .PHONY: prereqs
-prereqs:
+prereqs: ## the tools STACK needs (docker, kind, kubectl, pulumi; aws for cloud stacks) are there
 	@missing=(); for t in $(PREREQS); do command -v "$$t" >/dev/null || missing+=("$$t"); done; \
 	if [ $${#missing[@]} -gt 0 ]; then \
 	  echo "missing for stack $(STACK): $${missing[*]} (README.md, "Prerequisites", lists the versions)" >&2; exit 1; fi
 	@if [[ " $(PREREQS) " == *" docker "* ]] && ! docker info >/dev/null 2>&1; then \
 	  echo "docker is installed but its engine does not answer (is Docker running?)" >&2; exit 1; fi
+
+# What up, preview and destroy need, cheapest first: the tools and the Pulumi CLI's version (a
+# second), then the virtualenv (the slow install, only once those hold), then the cloud preflight
+# (Python, so after it). A recursive make keeps that order under `make -j` too.
+.PHONY: ready
+ready: prereqs pulumi-version ## prereqs and pulumi-version, then .venv, then (cloud stacks) preflight
+	@$(MAKE) --no-print-directory $(VENV)/.runtime
 	@if [[ " $(PREREQS) " == *" aws "* ]]; then $(PY) -m tools.preflight --stack $(STACK); fi
 
 .PHONY: preflight
@@ -120,14 +154,14 @@ preflight: $(VENV)/.runtime ## cloud stacks: credentials, region, EKS version, V
 	$(PY) -m tools.preflight --stack $(STACK)
 
 .PHONY: pulumi-version
-pulumi-version:
+pulumi-version: ## the Pulumi CLI is new enough (3.PULUMI_MIN_MINOR.0: stack tags on file and S3 backends)
 	@v="$$(pulumi version 2>/dev/null || true)"; v="$${v#v}"; v="$${v%%[-+]*}"; \
 	IFS=. read -r major minor _ <<<"$$v"; \
 	if ! [[ "$${major:-}" =~ ^[0-9]+$$ && "$${minor:-}" =~ ^[0-9]+$$ ]] || ((major < 3 || (major == 3 && minor < $(PULUMI_MIN_MINOR)))); then \
 	  echo "Pulumi CLI 3.$(PULUMI_MIN_MINOR).0 or newer is needed, found '$${v:-none}' (stack tags on the file and S3 backends); see README.md, \"Prerequisites\"" >&2; exit 1; fi
 
 .PHONY: stack
-stack: $(VENV)/.runtime prereqs pulumi-version
+stack: ready ## select STACK in BACKEND, creating it (and a local passphrase) the first time
 	@mkdir -p .pulumi-state
 	@if [ "$(SECRETS_PROVIDER)" = passphrase ] && [ -z "$${PULUMI_CONFIG_PASSPHRASE:-}" ] && [ -z "$${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ] && [ ! -f "$(PASSPHRASE_FILE)" ]; then \
 	  umask 077; head -c 24 /dev/urandom | base64 > "$(PASSPHRASE_FILE)"; echo "created $(PASSPHRASE_FILE)"; fi
@@ -156,7 +190,7 @@ preview: stack ## show what `make up` would change for STACK
 # first `up` failed half-way goes the same way. Other stacks are destroyed resource by resource,
 # in dependency order. The stack file always stays (--preserve-config).
 .PHONY: destroy
-destroy: $(VENV)/.runtime prereqs pulumi-version ## destroy STACK and remove its state (its stack file stays)
+destroy: ready ## destroy STACK and remove its state (its stack file stays)
 	@$(PULUMI_ENV) \
 	if ! err="$$($(PULUMI) stack select --stack $(STACK) 2>&1)"; then \
 	  if [[ "$$err" == *"no stack named"* ]]; then echo "no stack $(STACK) in $(BACKEND); nothing to destroy"; exit 0; fi; \
