@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, Literal
 
 import pulumi
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
 PROJECT = "mesh-platform"
@@ -211,6 +211,10 @@ class _Settings(BaseModel):
         populate_by_name=True,
         # Each field's docstring becomes its description (README.md documents them all).
         use_attribute_docstrings=True,
+        # No coercion: `workers: true` or `port: "80"` is an error naming the key, not a 1 or an 80.
+        # Stack values are validated as JSON (``parse``), where an array is a valid tuple and an
+        # integer a valid float.
+        strict=True,
     )
 
 
@@ -243,9 +247,11 @@ class EksSettings(_Settings):
     """How many AZs the created VPC spans (at least two, for the control plane and for HA)."""
     vpc_id: str | None = None
     """An existing VPC; then ``privateSubnetIds`` and ``publicSubnetIds`` are required."""
-    private_subnet_ids: tuple[str, ...] = ()
-    public_subnet_ids: tuple[str, ...] = ()
-    public_access_cidrs: tuple[Cidr, ...] = ()
+    # Lax only about the container (a list is a tuple): ClusterSettings' before-validator hands this
+    # model Python lists, which strict mode would refuse. The items stay strict.
+    private_subnet_ids: Annotated[tuple[str, ...], Strict(False)] = ()
+    public_subnet_ids: Annotated[tuple[str, ...], Strict(False)] = ()
+    public_access_cidrs: Annotated[tuple[Cidr, ...], Strict(False)] = ()
     """Who may reach the public API endpoint; empty means the endpoint is private only."""
     instance_type: str = "m6i.large"
     desired_nodes: Annotated[int, Field(ge=1, le=100)] = 2
@@ -253,7 +259,9 @@ class EksSettings(_Settings):
     max_nodes: Annotated[int, Field(ge=1, le=100)] = 4
     nat_gateways: Literal["Single", "OnePerAz"] = "Single"
     """NAT for the private subnets: one (cheaper) or one per AZ (survives an AZ outage)."""
-    admin_principal_arns: tuple[Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/.+$")], ...] = ()
+    admin_principal_arns: Annotated[
+        tuple[Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/.+$")], ...], Strict(False)
+    ] = ()
     """IAM roles/users granted cluster admin through EKS access entries (besides the creator)."""
     protect: bool = False
     """Protect the cluster, VPC and node group from ``pulumi destroy`` (prod)."""
@@ -703,7 +711,7 @@ def parse(raw: Mapping[str, Any], stack: str) -> Settings:
     lines = [f"{PROJECT}:{key}: unknown key; allowed: {', '.join(KNOWN_KEYS)}" for key in sorted(set(raw) - set(KNOWN_KEYS))]
     known = {k: v for k, v in raw.items() if k in KNOWN_KEYS and v is not None}
     try:
-        settings = Settings.model_validate({"stack": stack, **known})
+        settings = Settings.model_validate_json(json.dumps({"stack": stack, **known}))
     except ValidationError as err:
         lines += _error_lines(err)
     else:

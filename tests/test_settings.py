@@ -37,6 +37,24 @@ def test_camel_case_keys_map_to_fields() -> None:
 DEMO_SERVICE = {"name": "svc", "port": 8080, "versions": ["v1", "v2"]}
 
 BAD = [
+    # Strict: no value is coerced into another type.
+    ("bool as int", {"cluster": {"workers": True}}, "mesh-platform:cluster.workers: Input should be a valid integer (got true)"),
+    ("string as int", {"cluster": {"workers": "2"}}, 'mesh-platform:cluster.workers: Input should be a valid integer (got "2")'),
+    ("float as int", {"cluster": {"workers": 1.5}}, "mesh-platform:cluster.workers: Input should be a valid integer (got 1.5)"),
+    ("string as bool", {"apps": {"enabled": "yes"}}, 'mesh-platform:apps.enabled: Input should be a valid boolean (got "yes")'),
+    ("int as bool", {"istio": {"cni": 1}}, "mesh-platform:istio.cni: Input should be a valid boolean (got 1)"),
+    ("int as string", {"apps": {"namespace": 7}}, "mesh-platform:apps.namespace: Input should be a valid string (got 7)"),
+    ("string as list", {"apps": {"hosts": "a.example.com"}}, "mesh-platform:apps.hosts: Input should be a valid array"),
+    (
+        "string as int under eks",
+        {"cluster": {"provider": "eks", "kubernetesVersion": "1.34", "eks": {"region": "eu-west-1", "desiredNodes": "2"}}},
+        'mesh-platform:cluster.eks.desiredNodes: Input should be a valid integer (got "2")',
+    ),
+    (
+        "int in a subnet list",
+        {"cluster": {"provider": "eks", "kubernetesVersion": "1.34", "eks": {"region": "eu-west-1", "publicSubnetIds": [7]}}},
+        "mesh-platform:cluster.eks.publicSubnetIds[0]: Input should be a valid string (got 7)",
+    ),
     ("unknown top key", {"clustr": {}}, "mesh-platform:clustr: unknown key; allowed: cluster, calico"),
     ("unknown nested key", {"cluster": {"wrkers": 1}}, "mesh-platform:cluster.wrkers: unknown key; allowed here: eks, existing"),
     (
@@ -94,7 +112,7 @@ BAD = [
     (
         "not an object",
         {"cluster": "kind"},
-        "mesh-platform:cluster: Input should be a valid dictionary or instance of ClusterSettings",
+        'mesh-platform:cluster: Input should be an object (got "kind")',
     ),
 ]
 
@@ -254,3 +272,9 @@ def test_load_rejects_a_misspelt_namespace_before_anything_is_registered() -> No
             settings.load()
     finally:
         pulumi.runtime.set_all_config({}, [])
+
+
+def test_lists_under_eks_are_tuples_whatever_the_cluster_validator_did() -> None:
+    eks = {"region": "eu-west-1", "vpcId": "vpc-1", "privateSubnetIds": ["a", "b"], "publicSubnetIds": ["c"]}
+    s = parse({"cluster": {"provider": "eks", "kubernetesVersion": "1.34", "eks": eks}}, "prod")
+    assert s.cluster.eks.private_subnet_ids == ("a", "b")
