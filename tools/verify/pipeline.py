@@ -53,9 +53,8 @@ def verify_stack(stack: str, config_file: Path | None = None, base_ref: str | No
     if settings.apps.enabled:
         result.violations += intent.check(settings, result.flows)
     if base_ref:
-        base_objects, _ = diff.render_at(base_ref, stack)
-        base_flows, base_routes, _ = _traffic(base_objects, settings) if base_objects else ([], [], [])
-        result.diff = diff.compare(base_routes, result.routes, base_flows, result.flows)
+        # The base is verified by its own code with its own settings, as an independent run.
+        result.diff = diff.compare(base_ref, diff.verify_at(base_ref, stack), result.routes, result.flows)
     return result
 
 
