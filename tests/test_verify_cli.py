@@ -31,7 +31,7 @@ def test_markdown_has_the_comment_marker_and_a_mermaid_diagram(capsys) -> None:
     assert main(["--stack", "dev", "--format", "markdown"]) == 0
     out = capsys.readouterr().out
     assert out.startswith(COMMENT_MARKER)
-    assert "```mermaid\nflowchart LR" in out and 'gw_localhost -->|"/v1"| demo_my_service' in out
+    assert "```mermaid\nflowchart LR" in out and 'host_localhost -->|"/v1 100%"| subset_demo_my_service_v1' in out
 
 
 def test_manifests_mode_fails_on_the_seed_and_passes_when_done_right(tmp_path: Path, capsys) -> None:
@@ -63,9 +63,9 @@ def test_base_ref_head_reports_no_change_on_a_clean_tree(capsys) -> None:
     assert main(["--stack", "lab", "--base-ref", "HEAD", "--format", "json"]) == 0
     out = json.loads(capsys.readouterr().out)
     if not dirty:
-        assert out["diff"] == {"routes": [], "flows": []}
+        assert out["diff"] == {"ref": "HEAD", "routes": [], "flows": []}
     else:
-        assert set(out["diff"]) == {"routes", "flows"}
+        assert set(out["diff"]) == {"ref", "routes", "flows"}
 
 
 @pytest.mark.parametrize(
