@@ -125,13 +125,14 @@ render: $(VENV)/.dev ## render STACK offline into OUT (manifests.yaml, graph.jso
 	$(PY) -m tools.render --stack $(STACK) --out $(OUT)
 
 .PHONY: verify
-verify: $(VENV)/.dev ## check STACK offline: schemas, flows, routes, invariants
-	$(PY) -m tools.verify --stack $(STACK) $(if $(BASE_REF),--base-ref $(BASE_REF),) $(if $(FORMAT),--format $(FORMAT),)
+verify: $(VENV)/.dev ## check STACK offline (FORMAT=text|markdown|json, BASE_REF=git ref, OUT=report file)
+	@$(PY) -m tools.verify --stack $(STACK) $(if $(BASE_REF),--base-ref $(BASE_REF),) $(if $(FORMAT),--format $(FORMAT),) \
+	  $(if $(filter command line environment,$(origin OUT)),--out $(OUT),)
 
 .PHONY: verify-all
 verify-all: $(VENV)/.dev ## `make verify` for every stack in stacks/
-	@for f in stacks/Pulumi.*.yaml; do s=$${f#stacks/Pulumi.}; s=$${s%.yaml}; \
-	  echo "== verify $$s"; $(PY) -m tools.verify --stack "$$s" --format text; done
+	@rc=0; for f in stacks/Pulumi.*.yaml; do s=$${f#stacks/Pulumi.}; s=$${s%.yaml}; \
+	  echo "== verify $$s"; $(PY) -m tools.verify --stack "$$s" --format text || rc=1; done; exit $$rc
 
 .PHONY: prereqs
 prereqs: ## the tools STACK needs (docker, kind, kubectl, pulumi; aws for cloud stacks) are there

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 from verify_cases import DENY_ALL, SEED_DENY_ALL, allow, netpol, shop
 
@@ -30,7 +31,7 @@ def test_markdown_has_the_comment_marker_and_a_mermaid_diagram(capsys) -> None:
     assert main(["--stack", "dev", "--format", "markdown"]) == 0
     out = capsys.readouterr().out
     assert out.startswith(COMMENT_MARKER)
-    assert "```mermaid\nflowchart LR" in out and 'gw_localhost -->|"/v1"| demo_my_service' in out
+    assert "```mermaid\nflowchart LR" in out and 'host_localhost -->|"/v1 100%"| subset_demo_my_service_v1' in out
 
 
 def test_manifests_mode_fails_on_the_seed_and_passes_when_done_right(tmp_path: Path, capsys) -> None:
@@ -62,6 +63,48 @@ def test_base_ref_head_reports_no_change_on_a_clean_tree(capsys) -> None:
     assert main(["--stack", "lab", "--base-ref", "HEAD", "--format", "json"]) == 0
     out = json.loads(capsys.readouterr().out)
     if not dirty:
-        assert out["diff"] == {"routes": [], "flows": []}
+        assert out["diff"] == {"ref": "HEAD", "routes": [], "flows": []}
     else:
-        assert set(out["diff"]) == {"routes", "flows"}
+        assert set(out["diff"]) == {"ref", "routes", "flows"}
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        ("", "no Kubernetes objects"),
+        ("# only a comment\n---\n# and another\n", "no Kubernetes objects"),
+        ("- apiVersion: v1\n  kind: Namespace\n", "document 1 is a YAML list, not a Kubernetes object"),
+        ("foo: bar\n", "document 1 is no Kubernetes object (no apiVersion, kind, metadata.name)"),
+        ("apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n---\nname: b\n", "document 2 is no Kubernetes object"),
+        ("kind: List\nitems: [{apiVersion: v1, kind: Namespace}]\n", "no Kubernetes object (no metadata.name)"),
+        ("a: [\n", "cannot read"),
+    ],
+)
+def test_bad_manifests_are_exit_2_with_one_line_naming_the_file(tmp_path: Path, capsys, content: str, says: str) -> None:
+    f = tmp_path / "bad.yaml"
+    f.write_text(content)
+    assert main(["--manifests", str(f)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1
+    assert str(f) in err and says in err and "OK" not in err
+
+
+@pytest.mark.parametrize("version", ["9.9", "1.2", "latest", "1.99.0"])
+def test_an_unknown_kubernetes_version_is_exit_2_naming_it(tmp_path: Path, capsys, version: str) -> None:
+    good = _write(tmp_path, [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a"}}])
+    assert main(["--manifests", str(good), "--kubernetes-version", version]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and repr(version) in err and "1.25 to 1.37" in err
+
+
+def test_a_known_kubernetes_version_with_a_patch_is_accepted(tmp_path: Path) -> None:
+    good = _write(tmp_path, [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a"}}])
+    assert main(["--manifests", str(good), "--kubernetes-version", "v1.33.4"]) == 0
+
+
+def test_help_documents_the_exit_codes(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    assert exit_.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "0 nothing is violated" in out and "1 violations were found" in out and "2 a usage or input error" in out

@@ -15,7 +15,7 @@ from typing import Any
 class Violation:
     rule: str
     object: str
-    """``Kind namespace/name`` (or a workload ``namespace/name``, or a graph URN)."""
+    """``Kind namespace/name`` (or a workload ``namespace/name``, or ``src → dst`` for a flow)."""
     message: str
 
 
@@ -53,14 +53,16 @@ class Result:
     routes: list[Route] = field(default_factory=list)
     checked: int = 0
     """How many objects were schema-checked."""
-    diff: dict[str, list[str]] | None = None
+    diff: dict[str, Any] | None = None
+    """Against a base ref: ``ref``, and ``routes``/``flows`` as ``+``/``-`` lines."""
 
     @property
     def ok(self) -> bool:
         return not self.violations
 
     def as_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
+        out: dict[str, Any] = {"diff": self.diff} if self.diff is not None else {}
+        out |= {
             "source": self.source,
             "ok": self.ok,
             "checked": self.checked,
@@ -68,8 +70,6 @@ class Result:
             "flows": [asdict(f) for f in sorted(self.flows)],
             "routes": [asdict(r) for r in sorted(self.routes)],
         }
-        if self.diff is not None:
-            out["diff"] = self.diff
         return out
 
 
@@ -78,3 +78,17 @@ def ref(obj: dict[str, Any]) -> str:
     meta = obj.get("metadata") or {}
     ns = meta.get("namespace")
     return f"{obj.get('kind', '?')} {ns + '/' if ns else ''}{meta.get('name', '?')}"
+
+
+def registration_ref(r: Any) -> str:
+    """``Kind namespace/name`` of a recorded registration (a Helm release is ``Release ns/name``,
+    a component ``Type name``), for messages: never a URN."""
+    kind = r.type.rsplit(":", 1)[-1]
+    if r.type == "kubernetes:helm.sh/v3:Release":
+        ns, name = r.inputs.get("namespace"), r.inputs.get("name") or r.name
+    elif r.type.startswith("kubernetes:"):
+        meta = r.inputs.get("metadata") or {}
+        ns, name = meta.get("namespace"), meta.get("name") or r.name
+    else:
+        ns, name = None, r.name
+    return f"{kind} {ns + '/' if ns else ''}{name}"

@@ -3,7 +3,9 @@
     python -m tools.verify --stack dev [--format text|markdown|json] [--base-ref origin/main]
     python -m tools.verify --manifests app.yaml policies.yaml [--kubernetes-version 1.34]
 
-Exit status 0 only when nothing is violated (1 for violations, 2 for a usage or input error).
+Exit status: 0 nothing is violated; 1 violations were found (the report lists them); 2 a usage or
+input error (one line on standard error: a bad stack value, an unreadable or empty manifest file, a
+document that is no Kubernetes object, an unknown --kubernetes-version or --base-ref).
 """
 
 from __future__ import annotations
@@ -19,7 +21,12 @@ from tools.verify.diff import BaseRefError
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tools.verify", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.verify",
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n")[-1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--stack", help="render and check stacks/Pulumi.<stack>.yaml")
     source.add_argument("--config-file", help="render and check this stack file")

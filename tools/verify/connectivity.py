@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from tools.verify import Flow
+from tools.verify import Flow, sidecar
 
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Pod", "Job", "CronJob")
 CNI_KINDS = ("NetworkPolicy",)
@@ -190,6 +190,13 @@ def flows(objects: list[dict[str, Any]], peers: Iterable[Peer] = (), scope: set[
     if mesh:
         result |= parse(_run_nca(resources, mesh), "mesh", names, tcp_only=True)
         result |= parse(_run_nca(resources, cni + mesh), "combined", names)
+        # NCA applies AuthorizationPolicy to every port; the sidecar never sees the ones it does not capture.
+        result |= sidecar.uncaptured(
+            [f for f in result if f.layer == "cni"],
+            [w for w in resources if w["kind"] in WORKLOAD_KINDS],
+            {d["metadata"]["name"]: d["metadata"]["labels"] for d in resources if d["kind"] == "Namespace"},
+            _workload_name,
+        )
     else:
         result |= {Flow(f.src, f.dst, f.port, "combined") for f in result if f.layer == "cni"}
 

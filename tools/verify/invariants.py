@@ -19,7 +19,7 @@ from typing import Any
 
 from tools.engine import Recording
 from tools.graph import Graph
-from tools.verify import Flow, Violation, ref
+from tools.verify import Flow, Violation, ref, registration_ref
 
 _EXACT = re.compile(r"^v?\d+\.\d+\.\d+$")
 
@@ -149,11 +149,15 @@ def pinned(objects: Iterable[dict[str, Any]], recording: Recording | None = None
             if r.type == "kubernetes:helm.sh/v3:Release":
                 version = str(r.inputs.get("version", ""))
                 if not _EXACT.match(version):
-                    out.append(Violation("pinned", r.urn, f"chart {r.inputs.get('chart')} version {version!r} is not exact"))
+                    out.append(
+                        Violation(
+                            "pinned", registration_ref(r), f"chart {r.inputs.get('chart')} version {version!r} is not exact"
+                        )
+                    )
             if r.type == "kubernetes-cert-manager:index:CertManager":
                 version = str((r.inputs.get("helmOptions") or {}).get("version", ""))
                 if not _EXACT.match(version):
-                    out.append(Violation("pinned", r.urn, f"cert-manager chart version {version!r} is not exact"))
+                    out.append(Violation("pinned", registration_ref(r), f"cert-manager chart version {version!r} is not exact"))
     return out
 
 
@@ -170,7 +174,7 @@ def ordering(recording: Recording) -> list[Violation]:
         out.append(Violation("order", "Calico", "no Calico Installation: nothing gates Istio on a working CNI"))
     for r in recording.resources:
         if _is_istio(r) and gates and not any(g.waits_for(r.urn, gate) for gate in gates):
-            out.append(Violation("order", r.urn, "can start before Calico's Installation is Ready"))
+            out.append(Violation("order", registration_ref(r), "can start before Calico's Installation is Ready"))
     istiod = [
         r.urn for r in recording.resources if r.type == "kubernetes:helm.sh/v3:Release" and r.inputs.get("chart") == "istiod"
     ]
@@ -185,7 +189,9 @@ def ordering(recording: Recording) -> list[Violation]:
         if in_mesh and (not istiod or not any(g.waits_for(r.urn, i) for i in istiod)):
             out.append(
                 Violation(
-                    "order", r.urn, "an injected workload can start before istiod is ready (it would run without a sidecar)"
+                    "order",
+                    registration_ref(r),
+                    "an injected workload can start before istiod is ready (it would run without a sidecar)",
                 )
             )
     return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -52,28 +53,66 @@ def verify_stack(stack: str, config_file: Path | None = None, base_ref: str | No
     if settings.apps.enabled:
         result.violations += intent.check(settings, result.flows)
     if base_ref:
-        base_objects, _ = diff.render_at(base_ref, stack)
-        base_flows, base_routes, _ = _traffic(base_objects, settings) if base_objects else ([], [], [])
-        result.diff = diff.compare(base_routes, result.routes, base_flows, result.flows)
+        # The base is verified by its own code with its own settings, as an independent run.
+        result.diff = diff.compare(base_ref, diff.verify_at(base_ref, stack), result.routes, result.flows)
     return result
 
 
 def load_manifests(paths: list[Path]) -> list[dict[str, Any]]:
+    """Every Kubernetes object of the files; a file with none, or with anything else, is an input error."""
     objects: list[dict[str, Any]] = []
     for path in paths:
         try:
             docs = list(yaml.safe_load_all(path.read_text()))
-        except (OSError, yaml.YAMLError) as err:
-            raise pulumi.RunError(f"cannot read {path}: {err}") from None
-        for doc in docs:
-            if not doc:
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+            raise pulumi.RunError(f"cannot read {path}: {' '.join(str(err).split())}") from None
+        found = 0
+        for i, doc in enumerate(docs):
+            if doc is None:
                 continue
-            items = doc.get("items", []) if doc.get("kind") == "List" else [doc]
-            objects += [i for i in items if isinstance(i, dict) and i.get("kind")]
+            if not isinstance(doc, dict):
+                raise pulumi.RunError(f"{path}: document {i + 1} is a YAML {type(doc).__name__}, not a Kubernetes object")
+            items = doc.get("items") if doc.get("kind") == "List" else [doc]
+            for item in items if isinstance(items, list) else [items]:
+                problem = _not_an_object(item)
+                if problem:
+                    raise pulumi.RunError(f"{path}: document {i + 1} is no Kubernetes object ({problem})")
+                objects.append(item)
+                found += 1
+        if not found:
+            raise pulumi.RunError(f"{path}: no Kubernetes objects (the file is empty or only comments)")
     return objects
 
 
+def _not_an_object(item: Any) -> str | None:
+    """Why ``item`` is no Kubernetes object (apiVersion, kind, metadata.name), or None."""
+    if not isinstance(item, dict):
+        return f"a YAML {type(item).__name__}"
+    missing = [k for k in ("apiVersion", "kind") if not isinstance(item.get(k), str) or not item.get(k)]
+    meta = item.get("metadata")
+    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str) or not meta.get("name"):
+        missing.append("metadata.name")
+    return f"no {', '.join(missing)}" if missing else None
+
+
+def kubernetes_versions() -> list[str]:
+    """The Kubernetes releases whose schemas ``kubernetes-validate`` carries, as ``1.N``."""
+    from kubernetes_validate.utils import all_versions, major_minor
+
+    return sorted({major_minor(v) for v in all_versions()}, key=lambda v: tuple(int(x) for x in v.split(".")))
+
+
+def check_kubernetes_version(version: str) -> str:
+    known = kubernetes_versions()
+    m = re.fullmatch(r"v?(\d+\.\d+)(?:\.\d+)?", version.strip())
+    wanted = m[1] if m else version
+    if wanted not in known:
+        raise pulumi.RunError(f"--kubernetes-version {version!r} is unknown: schemas exist for {known[0]} to {known[-1]}")
+    return wanted
+
+
 def verify_manifests(paths: list[Path], kubernetes_version: str = DEFAULT_KUBERNETES_VERSION) -> Result:
+    kubernetes_version = check_kubernetes_version(kubernetes_version)
     objects = load_manifests(paths)
     result = Result(source=", ".join(str(p) for p in paths), checked=len(objects))
     result.violations += schema.check(objects, kubernetes_version)
