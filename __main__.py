@@ -86,6 +86,7 @@ calico = Calico(
         pod_subnet=s.cluster.pod_subnet,
         encapsulation=s.calico.encapsulation,
         ready_timeout_minutes=s.calico.ready_timeout_minutes,
+        charts=s.charts,
         flow_visibility=s.observability.enabled and s.observability.calico_flows,
         metrics=s.observability.enabled,
     ),
@@ -99,6 +100,7 @@ if s.cert_manager.enabled:
         CertManagerArgs(
             version=s.cert_manager.version,
             acme=s.cert_manager.acme,
+            charts=s.charts,
             # Edge: Calico ready → cert-manager. Its pods need pod networking; nothing else.
             after=[calico.ready],
         ),
@@ -118,6 +120,7 @@ istio = Istio(
         istiod_replicas=s.istio.istiod_replicas,
         tracing=(obs.TRACING_PROVIDER, obs.tracing_address(s.observability.namespace)) if s.observability.enabled else None,
         gateway_replicas=s.istio.gateway_replicas,
+        charts=s.charts,
         external_ca=ExternalCa(
             issuer=cm.CA_ISSUER,
             chart_version=s.cert_manager.istio_csr_version,
@@ -202,6 +205,7 @@ if s.observability.enabled:
             # Edge (kind, nodeCidrs unset): the cluster's network probe → the egress policy's node CIDRs.
             node_cidrs=cluster.node_cidrs if s.discover_node_cidrs else s.node_cidrs,
             calico_flows=s.observability.calico_flows,
+            charts=s.charts,
             # Edge: istiod ready → observability. The Telemetry object needs Istio's webhook and
             # Kiali reads istiod. No workload waits for observability.
             after=[istio.istiod],

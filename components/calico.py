@@ -17,14 +17,14 @@ so nothing of theirs is sent to the cluster before Calico's networking is up. No
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from components import TOKEN, helm_release
-from components.settings import CALICO_REPO
+from components.settings import ChartsSettings
 
 NAMESPACE = "tigera-operator"
 #: Felix and Typha Prometheus ports, opened when metrics are on.
@@ -44,6 +44,8 @@ class CalicoArgs:
     """Goldmane (flow aggregation) and Whisker (flow UI), Calico 3.30+."""
     metrics: bool = False
     """Felix and Typha Prometheus endpoints."""
+    charts: ChartsSettings = field(default_factory=ChartsSettings)
+    """Where the charts come from (``charts`` in the stack: a mirror, or one repository per chart)."""
 
 
 def installation_spec(args: CalicoArgs) -> dict:
@@ -95,7 +97,7 @@ class Calico(pulumi.ComponentResource):
             release="tigera-operator",
             chart="tigera-operator",
             version=args.version,
-            repo=CALICO_REPO,
+            repo=args.charts.repo("tigera-operator"),
             namespace=NAMESPACE,
             values={
                 # The stack owns the Installation (below) so that it can wait on its status.

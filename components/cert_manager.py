@@ -1,7 +1,7 @@
 """cert-manager and the CA chain the stack owns.
 
-cert-manager comes from ``pulumi_kubernetes_cert_manager.CertManager`` (the jetstack chart as a Helm
-v3 release, awaited, CRDs installed). Then the chain:
+cert-manager is the jetstack chart as a Helm v3 release (awaited, CRDs installed), like every other
+chart of the stack. Then the chain:
 
     ClusterIssuer mesh-platform-selfsigned ─signs─▶ Certificate mesh-platform-ca (isCA, key in a
     Secret in cert-manager's namespace) ─backs─▶ ClusterIssuer mesh-platform-ca ─signs─▶ everything else
@@ -17,18 +17,19 @@ from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_kubernetes as k8s
-import pulumi_kubernetes_cert_manager as certmanager
 
-from components import TOKEN
-from components.settings import ACME_ISSUER, CA_ISSUER, JETSTACK_REPO, SELFSIGNED_ISSUER, AcmeSettings
+from components import TOKEN, helm_release
+from components.settings import ACME_ISSUER, CA_ISSUER, SELFSIGNED_ISSUER, AcmeSettings, ChartsSettings
 
 NAMESPACE = "cert-manager"
 #: Secret (in NAMESPACE) holding the CA's certificate and key.
 CA_SECRET = "mesh-platform-ca"
 READY = {"pulumi.com/waitFor": "condition=Ready"}
-#: Chart values sent besides the component's typed ones: CRDs installed by the chart, and kept
-#: when the release goes (deleting them would delete every Certificate and Issuer with them).
-HELM_VALUES = {"crds": {"enabled": True, "keep": True}}
+#: Chart values (cert-manager/cert-manager deploy/charts/cert-manager/values.yaml at the pinned
+#: version): CRDs installed by the chart (``installCRDs`` is deprecated since 1.15), and kept when the
+#: release goes (deleting them would delete every Certificate and Issuer with them); cluster-scoped
+#: issuers read their secrets (the CA's key) from cert-manager's own namespace.
+HELM_VALUES = {"crds": {"enabled": True, "keep": True}, "clusterResourceNamespace": NAMESPACE}
 #: HTTP-01 solver Ingresses carry the ``kubernetes.io/ingress.class`` annotation (``class``),
 #: which istiod compares with meshConfig.ingressClass. ``ingressClassName`` would make istiod
 #: look up an IngressClass object, which no Istio chart creates, and in STRICT mode ignore the
@@ -43,6 +44,8 @@ CA_FETCH_COMMAND = f"kubectl -n {NAMESPACE} get secret {CA_SECRET} -o jsonpath='
 class CertManagerArgs:
     version: str
     acme: AcmeSettings | None = None
+    charts: ChartsSettings = field(default_factory=ChartsSettings)
+    """Where the charts come from (``charts`` in the stack: a mirror, or one repository per chart)."""
     after: Sequence[pulumi.Resource] = field(default_factory=tuple)
 
 
@@ -62,19 +65,14 @@ class CertManager(pulumi.ComponentResource):
             metadata={"name": NAMESPACE, "labels": {"pod-security.kubernetes.io/enforce": "restricted"}},
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
         )
-        install = certmanager.CertManager(
+        install = helm_release(
             f"{name}-install",
-            cluster_resource_namespace=NAMESPACE,
-            helm_options=certmanager.ReleaseArgs(
-                name="cert-manager",
-                chart="cert-manager",
-                version=args.version,
-                namespace=NAMESPACE,
-                repository_opts=certmanager.RepositoryOptsArgs(repo=JETSTACK_REPO),
-                # `installCRDs` is deprecated since chart 1.15; the component's typed values are
-                # laid over these (pulumi-go-helmbase InitDefaults), and it sets no `crds` of its own.
-                values=HELM_VALUES,
-            ),
+            release="cert-manager",
+            chart="cert-manager",
+            version=args.version,
+            repo=args.charts.repo("cert-manager"),
+            namespace=NAMESPACE,
+            values=HELM_VALUES,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace]),
         )
         after_install = pulumi.ResourceOptions(parent=self, depends_on=[install])

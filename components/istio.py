@@ -18,7 +18,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import TOKEN, helm_release, strict_mtls
-from components.settings import ISTIO_REPO, JETSTACK_REPO
+from components.settings import ChartsSettings
 
 SYSTEM_NAMESPACE = "istio-system"
 #: Release name of the gateway chart; it becomes the pods' ``app``/``istio`` labels.
@@ -110,6 +110,8 @@ class IstioArgs:
     """(provider name, ``host:port``) of an OTLP/gRPC collector, registered as an extension provider."""
     after: Sequence[pulumi.Resource] = field(default_factory=tuple)
     """Resources that must be ready before any Istio piece starts."""
+    charts: ChartsSettings = field(default_factory=ChartsSettings)
+    """Where the charts come from (``charts`` in the stack: a mirror, or one repository per chart)."""
 
 
 def _gateway_service(args: IstioArgs) -> dict:
@@ -188,14 +190,13 @@ class Istio(pulumi.ComponentResource):
             values: dict,
             deps: list,
             version: str = args.version,
-            repo: str = ISTIO_REPO,
         ) -> k8s.helm.v3.Release:
             return helm_release(
                 f"{name}-{chart}",
                 release=release_name,
                 chart=chart,
                 version=version,
-                repo=repo,
+                repo=args.charts.repo(chart),
                 namespace=namespace,
                 values=values,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=after + deps),
@@ -229,7 +230,6 @@ class Istio(pulumi.ComponentResource):
                 istio_csr_values(args.external_ca),
                 [system_ns],
                 version=args.external_ca.chart_version,
-                repo=JETSTACK_REPO,
             )
             cert = istiod_certificate(args.external_ca)
             istiod_cert = k8s.apiextensions.CustomResource(

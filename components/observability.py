@@ -23,7 +23,7 @@ import pulumi_kubernetes as k8s
 
 from components import TOKEN, helm_release
 from components.calico import FELIX_METRICS_PORT, TYPHA_METRICS_PORT
-from components.settings import JAEGER_IMAGE, KIALI_REPO, PROMETHEUS_REPO
+from components.settings import JAEGER_IMAGE, ChartsSettings
 
 PROMETHEUS_LABELS = {"app.kubernetes.io/name": "prometheus", "app.kubernetes.io/component": "server"}
 KIALI_LABELS = {"app.kubernetes.io/name": "kiali"}
@@ -58,6 +58,8 @@ class ObservabilityArgs:
     calico_flows: bool = False
     """Calico's Whisker is on: offer its port-forward too."""
     after: Sequence[pulumi.Resource] = field(default_factory=tuple)
+    charts: ChartsSettings = field(default_factory=ChartsSettings)
+    """Where the charts come from (``charts`` in the stack: a mirror, or one repository per chart)."""
 
 
 def _peer(namespace: str, labels: dict[str, str]) -> dict:
@@ -340,16 +342,16 @@ class Observability(pulumi.ComponentResource):
             for m in network_policies(args)
         ]
         after_policies = pulumi.ResourceOptions(parent=self, depends_on=[namespace, *policies])
-        for release, chart, version, repo, values in (
-            ("prometheus", "prometheus", args.prometheus_version, PROMETHEUS_REPO, prometheus_values(args)),
-            ("kiali", "kiali-server", args.kiali_version, KIALI_REPO, kiali_values(args)),
+        for release, chart, version, values in (
+            ("prometheus", "prometheus", args.prometheus_version, prometheus_values(args)),
+            ("kiali", "kiali-server", args.kiali_version, kiali_values(args)),
         ):
             helm_release(
                 f"{name}-{release}",
                 release=release,
                 chart=chart,
                 version=version,
-                repo=repo,
+                repo=args.charts.repo(chart),
                 namespace=args.namespace,
                 values=values,
                 opts=after_policies,

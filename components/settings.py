@@ -93,13 +93,27 @@ EKS_VERSIONS: dict[str, tuple[str, str]] = {
     "1.35": ("2027-03-27", "2028-03-27"),
 }
 
+#: Chart name → the Helm repository it comes from when ``charts`` names no mirror for it. These are
+#: every chart the stack installs (``charts.repos`` accepts exactly these names).
+UPSTREAM_CHART_REPOS: dict[str, str] = {
+    "tigera-operator": CALICO_REPO,
+    "base": ISTIO_REPO,
+    "cni": ISTIO_REPO,
+    "istiod": ISTIO_REPO,
+    "gateway": ISTIO_REPO,
+    "cert-manager": JETSTACK_REPO,
+    "cert-manager-istio-csr": JETSTACK_REPO,
+    "prometheus": PROMETHEUS_REPO,
+    "kiali-server": KIALI_REPO,
+}
+
 #: The stack's grouped config keys (``mesh-platform:<key>``); anything else is rejected.
-KNOWN_KEYS = ("cluster", "calico", "istio", "certManager", "apps", "observability")
+KNOWN_KEYS = ("cluster", "calico", "istio", "certManager", "apps", "observability", "charts")
 #: Config namespaces a stack file may use besides the project's: Pulumi's own (``pulumi:tags``,
 #: ``pulumi:disable-default-providers``) and those of the providers this program uses
 #: (requirements.txt), whose default providers read ``<provider>:<key>`` (``aws:region``,
 #: ``kubernetes:context``). Any other namespace is a typo, never silently ignored.
-PROVIDER_NAMESPACES = ("pulumi", "kubernetes", "aws", "awsx", "eks", "command", "kubernetes-cert-manager")
+PROVIDER_NAMESPACES = ("pulumi", "kubernetes", "aws", "awsx", "eks", "command")
 
 # --- Field types: each carries its own rule and says what is allowed --------------------------
 
@@ -174,6 +188,12 @@ def _email(value: str) -> str:
     return value
 
 
+def _chart_repo(value: str) -> str:
+    if not re.match(r"^https?://[^\s/?#]+(/[^\s?#]*)?$", value):
+        raise ValueError("must be the http:// or https:// URL of a Helm chart repository (its index.yaml is read there)")
+    return value.rstrip("/")
+
+
 def _path_prefix(value: str) -> str:
     if not value.startswith("/") or " " in value:
         raise ValueError("must be a URI path prefix starting with '/'")
@@ -197,6 +217,10 @@ Region = Annotated[str, AfterValidator(_region)]
 Email = Annotated[str, AfterValidator(_email)]
 PathPrefix = Annotated[str, AfterValidator(_path_prefix)]
 HttpsUrl = Annotated[str, AfterValidator(_https_url)]
+ChartRepo = Annotated[str, AfterValidator(_chart_repo)]
+ChartName = Literal[
+    "tigera-operator", "base", "cni", "istiod", "gateway", "cert-manager", "cert-manager-istio-csr", "prometheus", "kiali-server"
+]
 Port = Annotated[int, Field(ge=1, le=65535)]
 NodePort = Annotated[int, Field(ge=30000, le=32767)]
 
@@ -528,6 +552,22 @@ class ObservabilitySettings(_Settings):
     really got (read after it is created), EKS the VPC."""
 
 
+# --- charts -----------------------------------------------------------------------------------
+
+
+class ChartsSettings(_Settings):
+    """Where each Helm chart is fetched from: air-gapped clusters and sites behind a chart proxy."""
+
+    mirror: ChartRepo | None = None
+    """One Helm repository that serves every chart the stack installs, at the pinned versions."""
+    repos: dict[ChartName, ChartRepo] = Field(default_factory=dict)
+    """Per chart (``tigera-operator``, ``istiod``, ...): its repository; wins over ``mirror``."""
+
+    def repo(self, chart: str) -> str:
+        """The repository ``chart`` is installed from: its own entry, else the mirror, else upstream."""
+        return self.repos.get(chart) or self.mirror or UPSTREAM_CHART_REPOS[chart]  # type: ignore[call-overload]
+
+
 # --- the whole stack --------------------------------------------------------------------------
 
 
@@ -539,6 +579,7 @@ class Settings(_Settings):
     cert_manager: CertManagerSettings = CertManagerSettings()
     apps: AppsSettings = AppsSettings()
     observability: ObservabilitySettings = ObservabilitySettings()
+    charts: ChartsSettings = ChartsSettings()
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
@@ -583,6 +624,8 @@ class Settings(_Settings):
 def _loc(loc: tuple[Any, ...]) -> str:
     out = ""
     for part in loc:
+        if part == "[key]":  # pydantic's marker for a bad mapping key: the key itself is named already
+            continue
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out
 

@@ -1,4 +1,4 @@
-"""CertManager: pinned install through pulumi_kubernetes_cert_manager, the issuer chain, ordering, validation."""
+"""CertManager: the pinned jetstack chart as a Helm release, the issuer chain, ordering, validation."""
 
 from __future__ import annotations
 
@@ -11,15 +11,14 @@ from components.settings import CERT_MANAGER_VERSION, ISTIO_CSR_VERSION, JETSTAC
 RELEASE = "kubernetes:helm.sh/v3:Release"
 
 
-def test_installed_with_the_component_pinned_and_crds(stack) -> None:
-    install = one(stack("dev"), "kubernetes-cert-manager:index:CertManager")
+def test_installed_as_a_pinned_release_with_crds(stack) -> None:
+    install = one(stack("dev"), RELEASE, "cert-manager-install")
     # installCRDs is deprecated since chart 1.15: crds.enabled, and crds.keep so that removing
     # the release never deletes every Certificate and Issuer with the CRDs.
-    assert "installCRDs" not in install.inputs
-    helm = install.inputs["helmOptions"]
-    assert helm["values"] == {"crds": {"enabled": True, "keep": True}}
-    assert helm["version"] == CERT_MANAGER_VERSION and helm["repositoryOpts"] == {"repo": JETSTACK_REPO}
-    assert helm["namespace"] == "cert-manager"
+    assert install.inputs["values"] == {"crds": {"enabled": True, "keep": True}, "clusterResourceNamespace": "cert-manager"}
+    assert install.inputs["chart"] == "cert-manager" and install.inputs["name"] == "cert-manager"
+    assert install.inputs["version"] == CERT_MANAGER_VERSION and install.inputs["repositoryOpts"] == {"repo": JETSTACK_REPO}
+    assert install.inputs["namespace"] == "cert-manager"
 
 
 def test_issuer_chain(stack) -> None:
@@ -62,7 +61,7 @@ def test_acme_issuer_from_config() -> None:
 def test_cert_manager_is_off_the_critical_path_by_default(stack) -> None:
     rec = stack("dev")
     g = graph(rec)
-    install = one(rec, "kubernetes-cert-manager:index:CertManager").urn
+    install = one(rec, RELEASE, "cert-manager-install").urn
     ready = one(rec, "kubernetes:operator.tigera.io/v1:Installation").urn
     assert g.waits_for(install, ready), "cert-manager must wait for Calico"
     for name in ("istio-base", "istio-istiod", "istio-gateway"):

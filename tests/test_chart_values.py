@@ -62,10 +62,6 @@ def sent() -> dict[tuple[str, str], set[str]]:
             if r.type == "kubernetes:helm.sh/v3:Release":
                 key = (r.inputs["chart"], r.inputs["version"])
                 out.setdefault(key, set()).update(flatten(r.inputs.get("values") or {}))
-            if r.type == "kubernetes-cert-manager:index:CertManager":
-                helm = r.inputs["helmOptions"]
-                typed = {k: v for k, v in r.inputs.items() if k != "helmOptions"}
-                out.setdefault((helm["chart"], helm["version"]), set()).update(flatten({**(helm.get("values") or {}), **typed}))
     return out
 
 

@@ -6,7 +6,7 @@ import pulumi
 import pytest
 
 from components import settings
-from components.settings import parse
+from components.settings import ISTIO_REPO, UPSTREAM_CHART_REPOS, ChartName, parse
 
 
 def test_defaults_are_pinned() -> None:
@@ -262,7 +262,7 @@ def test_namespace_errors_name_the_key_meant() -> None:
     assert lines[0].endswith("did you mean mesh-platform:cluster?")
     assert lines[1].startswith("cluster: has no namespace") and lines[1].endswith("did you mean mesh-platform:cluster?")
     assert lines[2].endswith("did you mean mesh-platform:calico?")
-    assert lines[3].endswith("project keys are mesh-platform:<cluster|calico|istio|certManager|apps|observability>")
+    assert lines[3].endswith("project keys are mesh-platform:<cluster|calico|istio|certManager|apps|observability|charts>")
 
 
 def test_load_rejects_a_misspelt_namespace_before_anything_is_registered() -> None:
@@ -278,3 +278,47 @@ def test_lists_under_eks_are_tuples_whatever_the_cluster_validator_did() -> None
     eks = {"region": "eu-west-1", "vpcId": "vpc-1", "privateSubnetIds": ["a", "b"], "publicSubnetIds": ["c"]}
     s = parse({"cluster": {"provider": "eks", "kubernetesVersion": "1.34", "eks": eks}}, "prod")
     assert s.cluster.eks.private_subnet_ids == ("a", "b")
+
+
+# --- charts: a mirror for every chart, or a repository per chart --------------------------------
+
+
+def test_charts_come_from_upstream_by_default() -> None:
+    s = parse({}, "t")
+    assert {c: s.charts.repo(c) for c in UPSTREAM_CHART_REPOS} == UPSTREAM_CHART_REPOS
+
+
+def test_chart_mirror_then_per_chart_repository() -> None:
+    s = parse({"charts": {"mirror": "http://127.0.0.1:8879/", "repos": {"istiod": "https://charts.example.com/istio"}}}, "t")
+    assert s.charts.repo("istiod") == "https://charts.example.com/istio"
+    assert s.charts.repo("tigera-operator") == s.charts.repo("kiali-server") == "http://127.0.0.1:8879"
+    only = parse({"charts": {"repos": {"cert-manager": "https://proxy.example.com/jetstack"}}}, "t").charts
+    assert only.repo("cert-manager") == "https://proxy.example.com/jetstack" and only.repo("base") == ISTIO_REPO
+
+
+def test_chart_names_are_the_charts_the_stack_installs(run) -> None:
+    rec = run(
+        charts={"mirror": "http://127.0.0.1:8879"}, istio={"cni": True, "ca": "cert-manager"}, observability={"enabled": True}
+    )
+    releases = rec.by_type("kubernetes:helm.sh/v3:Release")
+    assert {r.inputs["chart"] for r in releases} == set(UPSTREAM_CHART_REPOS) == set(ChartName.__args__)
+    assert {r.inputs["repositoryOpts"]["repo"] for r in releases} == {"http://127.0.0.1:8879"}
+
+
+@pytest.mark.parametrize(
+    ("charts", "message"),
+    [
+        (
+            {"mirror": "ftp://mirror.example.com"},
+            "mesh-platform:charts.mirror: must be the http:// or https:// URL of a Helm chart repository",
+        ),
+        ({"mirror": "http://"}, "mesh-platform:charts.mirror: must be the http:// or https:// URL"),
+        ({"repos": {"nginx": "http://127.0.0.1:8879"}}, "mesh-platform:charts.repos.nginx: Input should be 'tigera-operator'"),
+        ({"repos": {"istiod": "istio-release"}}, "mesh-platform:charts.repos.istiod: must be the http:// or https:// URL"),
+        ({"mirrors": "http://127.0.0.1:8879"}, "mesh-platform:charts.mirrors: unknown key; allowed here: mirror, repos"),
+    ],
+)
+def test_bad_chart_sources_are_refused(charts, message) -> None:
+    with pytest.raises(pulumi.RunError) as err:
+        parse({"charts": charts}, "t")
+    assert message in str(err.value)

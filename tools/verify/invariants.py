@@ -154,10 +154,6 @@ def pinned(objects: Iterable[dict[str, Any]], recording: Recording | None = None
                             "pinned", registration_ref(r), f"chart {r.inputs.get('chart')} version {version!r} is not exact"
                         )
                     )
-            if r.type == "kubernetes-cert-manager:index:CertManager":
-                version = str((r.inputs.get("helmOptions") or {}).get("version", ""))
-                if not _EXACT.match(version):
-                    out.append(Violation("pinned", registration_ref(r), f"cert-manager chart version {version!r} is not exact"))
     return out
 
 
