@@ -217,6 +217,23 @@ e2e: ## on a machine with Docker: `make up STACK=lab`, scripts/e2e.sh, then alwa
 	$(MAKE) --no-print-directory up STACK=lab; \
 	PULUMI_CONFIG_PASSPHRASE_FILE=$${PULUMI_CONFIG_PASSPHRASE_FILE:-$(PASSPHRASE_FILE)} scripts/e2e.sh lab
 
+# The local control plane (tools/local): the real Pulumi CLI, Kubernetes provider, API server and
+# controllers, built from their Go modules once into $${MESH_LOCAL_CACHE:-~/.cache/mesh-platform/local};
+# kwok in place of kubelets, stand-in charts and operators. README.md, "Local control plane".
+LOCAL_DIR := out/local
+
+.PHONY: local-up
+local-up: $(VENV)/.dev ## start the local control plane in the background; then: source out/local/env
+	$(PY) -m tools.local.controlplane up --dir $(LOCAL_DIR)
+
+.PHONY: local-down
+local-down: $(VENV)/.dev ## stop what `make local-up` started, by PID
+	$(PY) -m tools.local.controlplane down --dir $(LOCAL_DIR)
+
+.PHONY: itest
+itest: $(VENV)/.dev ## the scenarios on the local control plane with the real CLI: out/itest/report.json
+	$(PY) -m pytest -m itest -p no:cacheprovider -q tests/itest
+
 .PHONY: clean
 clean: ## remove rendered output and caches (not .venv, not state)
 	rm -rf out .pytest_cache .ruff_cache
