@@ -1,6 +1,7 @@
 """mesh-platform: a cluster, Calico as its CNI, Istio as its mesh, in that order.
 
-Install order (every arrow is a resource dependency; tests/test_main.py checks each on the graph):
+Install order (every arrow is a resource dependency, listed with its reason in components/edges.py,
+which this program applies and `tools.verify`'s order rule checks on the graph):
 
     cluster ─▶ Calico (Installation Ready) ─┬─▶ Istio base ─▶ [istio-cni] ─▶ istiod ─▶ ingress gateway
                                             │                                    ├─▶ ZeroTrust (namespace, deny-all, allows)
@@ -19,6 +20,7 @@ with one clean message before any resource is registered.
 import pulumi
 
 from components import cert_manager as cm
+from components import edges
 from components import observability as obs
 from components.calico import Calico, CalicoArgs
 from components.cert_manager import CertManager, CertManagerArgs
@@ -38,6 +40,8 @@ from components.settings import load
 from components.zero_trust import Endpoint, ZeroTrust, ZeroTrustArgs
 
 s = load()  # the stack's validated settings; nothing is registered if they are wrong
+#: What other components wait for, by the keys of components/edges.py.
+registered: dict[str, pulumi.Resource] = {}
 
 if s.cluster.provider == "kind":
     from components.kind_cluster import KindCluster, KindClusterArgs
@@ -92,6 +96,7 @@ calico = Calico(
     ),
     opts=on_cluster,
 )
+registered[edges.CALICO_READY.key] = calico.ready
 
 cert_manager = None
 if s.cert_manager.enabled:
@@ -101,11 +106,12 @@ if s.cert_manager.enabled:
             version=s.cert_manager.version,
             acme=s.cert_manager.acme,
             charts=s.charts,
-            # Edge: Calico ready → cert-manager. Its pods need pod networking; nothing else.
-            after=[calico.ready],
+            after=edges.after("cert-manager", s, registered),
         ),
         opts=on_cluster,
     )
+    registered[edges.CA_ISSUER.key] = cert_manager.ca_issuer
+    registered[edges.GATEWAY_ISSUER.key] = cert_manager.issuers[s.cert_manager.gateway_issuer]
 mesh_ca = s.istio.ca == "cert-manager" and cert_manager is not None
 
 istio = Istio(
@@ -129,14 +135,11 @@ istio = Istio(
         )
         if mesh_ca
         else None,
-        # Edge: Calico ready → Istio. Istio's pods need a working pod network, and istio-cni
-        # chains onto Calico's CNI config.
-        # Edge (istio.ca: cert-manager only): CA issuer ready → Istio. istio-csr signs with it
-        # before istiod may start.
-        after=[calico.ready, *([cert_manager.ca_issuer] if mesh_ca and cert_manager else [])],
+        after=edges.after("istio", s, registered),
     ),
     opts=on_cluster,
 )
+registered |= {edges.ISTIOD.key: istio.istiod, edges.GATEWAY.key: istio.gateway, edges.GATEWAY_NAMESPACE.key: istio.gateway_ns}
 
 gateway_tls = None
 if cert_manager is not None:
@@ -146,9 +149,7 @@ if cert_manager is not None:
             namespace=s.istio.gateway_namespace,
             hosts=s.apps.hosts,
             issuer=s.cert_manager.gateway_issuer,
-            # Edges: the gateway's namespace → its certificate (the gateway reads secrets only
-            # from there); the chosen issuer ready → the certificate can be signed.
-            after=[istio.gateway_ns, cert_manager.issuers[s.cert_manager.gateway_issuer]],
+            after=edges.after("gateway-tls", s, registered),
         ),
         opts=on_cluster,
     )
@@ -169,12 +170,11 @@ if s.apps.enabled:
             if s.observability.enabled
             else None,
             mesh_ca=Endpoint(cm.NAMESPACE, ISTIO_CSR_LABELS, (ISTIO_CSR_PORT,)) if mesh_ca else None,
-            # Edge: istiod ready → ZeroTrust. Istio's validating webhook needs istiod's endpoints
-            # before PeerAuthentication/AuthorizationPolicy can be created (istio#38930).
-            after=[istio.istiod],
+            after=edges.after("zero-trust", s, registered),
         ),
         opts=on_cluster,
     )
+    registered[edges.DEFAULT_DENY.key] = zero_trust.default_deny
     SampleApps(
         "apps",
         SampleAppsArgs(
@@ -182,12 +182,9 @@ if s.apps.enabled:
             gateway_labels=GATEWAY_SELECTOR,
             tls_secret=gateway_tls.secret_name if gateway_tls else None,
             https_redirect=s.cert_manager.https_redirect,
-            # Edges: istiod ready → workloads (sidecars are injected at pod creation, so a pod
-            # created earlier runs without one and fails STRICT mTLS); default deny → workloads
-            # (no pod of the namespace ever runs unprotected); gateway → routes (the Gateway
-            # object selects its pods). The HTTPS server waits for the gateway certificate through
-            # tls_secret (a data edge), so cert-manager never delays the workloads.
-            after=[istio.istiod, istio.gateway, zero_trust.default_deny],
+            # The HTTPS server waits for the gateway certificate through tls_secret (a data edge),
+            # so cert-manager never delays the workloads.
+            after=edges.after("apps", s, registered),
         ),
         opts=on_cluster,
     )
@@ -206,9 +203,8 @@ if s.observability.enabled:
             node_cidrs=cluster.node_cidrs if s.discover_node_cidrs else s.node_cidrs,
             calico_flows=s.observability.calico_flows,
             charts=s.charts,
-            # Edge: istiod ready → observability. The Telemetry object needs Istio's webhook and
-            # Kiali reads istiod. No workload waits for observability.
-            after=[istio.istiod],
+            # No workload waits for observability.
+            after=edges.after("observability", s, registered),
         ),
         opts=on_cluster,
     )

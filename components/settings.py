@@ -433,12 +433,8 @@ class Route(_Settings):
     retries: Retries | None = None
     timeout: Duration | None = None
 
-    @model_validator(mode="after")
-    def _weights(self) -> Route:
-        total = sum(d.weight for d in self.destinations)
-        if total != 100:
-            raise ValueError(f"destination weights must sum to 100 (got {total})")
-        return self
+    # Weights, subsets and the catch-all's place span several fields: ``apps_errors`` checks them
+    # all, so one run reports every one.
 
 
 class Service(_Settings):
@@ -454,19 +450,28 @@ class Service(_Settings):
     """Workloads (in ``apps.namespace``) that may call this service; enforced on both layers."""
     replicas: Annotated[int, Field(ge=1, le=10)] = 1
 
-    @model_validator(mode="after")
-    def _check(self) -> Service:
+    def errors(self) -> list[tuple[str, str]]:
+        """Every rule over several of its fields that it breaks, as (key below the service, message)."""
+        out = []
         if len(set(self.versions)) != len(self.versions):
-            raise ValueError(f"duplicate version in {list(self.versions)}")
+            out.append(("versions", f"duplicate version in {list(self.versions)}"))
         for i, route in enumerate(self.routes):
-            for dest in route.destinations:
+            total = sum(d.weight for d in route.destinations)
+            if total != 100:
+                out.append((f"routes[{i}]", f"destination weights must sum to 100 (got {total})"))
+            for j, dest in enumerate(route.destinations):
                 if dest.subset not in self.versions:
-                    raise ValueError(f"routes[{i}] names unknown subset {dest.subset!r}; known: {list(self.versions)}")
+                    out.append(
+                        (
+                            f"routes[{i}].destinations[{j}]",
+                            f"names unknown subset {dest.subset!r}; known: {list(self.versions)}",
+                        )
+                    )
             if route.prefix is None and i != len(self.routes) - 1:
-                raise ValueError(f"routes[{i}] has no prefix (catch-all) but is not the last route")
+                out.append((f"routes[{i}]", "has no prefix (catch-all) but is not the last route"))
         if self.port in (15000, 15001, 15004, 15006, 15008, 15020, 15021, 15090):
-            raise ValueError(f"port {self.port} is reserved by the Istio sidecar")
-        return self
+            out.append(("port", f"port {self.port} is reserved by the Istio sidecar"))
+        return out
 
 
 def _demo_services() -> tuple[Service, ...]:
@@ -499,27 +504,32 @@ class AppsSettings(_Settings):
     """Run the in-mesh ``client`` workload (curl) to probe from."""
     services: tuple[Service, ...] = Field(default_factory=_demo_services)
 
-    @model_validator(mode="after")
-    def _check(self) -> AppsSettings:
+    def errors(self) -> list[tuple[str, str]]:
+        """Every rule over several fields that the apps break, each once, as (key below ``apps``, message)."""
+        out = [(f"services[{i}].{key}", msg) for i, svc in enumerate(self.services) for key, msg in svc.errors()]
         names = [s.name for s in self.services] + (["client"] if self.client else [])
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
-            raise ValueError(f"duplicate workload names {dupes}; every service (and 'client') needs its own name")
-        for svc in self.services:
-            for caller in svc.allow_from:
+            out.append(("services", f"duplicate workload names {dupes}; every service (and 'client') needs its own name"))
+        for i, svc in enumerate(self.services):
+            for j, caller in enumerate(svc.allow_from):
+                key = f"services[{i}].allowFrom[{j}]"
                 if caller not in names:
-                    raise ValueError(f"service {svc.name!r} allows calls from unknown workload {caller!r}; known: {names}")
-                if caller == svc.name:
-                    raise ValueError(f"service {svc.name!r} lists itself in allowFrom")
+                    out.append((key, f"service {svc.name!r} allows calls from unknown workload {caller!r}; known: {names}"))
+                elif caller == svc.name:
+                    out.append((key, f"service {svc.name!r} lists itself in allowFrom"))
         catch_alls = [s.name for s in self.services if s.expose and any(r.prefix is None for r in s.routes)]
         if len(catch_alls) > 1:
             # Exposed services share the gateway's hosts, so istiod merges their routes into one
             # virtual host and keeps only the first catch-all (SortVHostRoutes).
-            raise ValueError(
-                f"exposed services {catch_alls} each have a catch-all route (no prefix); they share the "
-                f"gateway's hosts, so only one would ever answer: give all but one of them prefixes"
+            out.append(
+                (
+                    "services",
+                    f"exposed services {catch_alls} each have a catch-all route (no prefix); they share the "
+                    f"gateway's hosts, so only one would ever answer: give all but one of them prefixes",
+                )
             )
-        return self
+        return out
 
     @property
     def workloads(self) -> tuple[str, ...]:
@@ -758,6 +768,7 @@ def parse(raw: Mapping[str, Any], stack: str) -> Settings:
     except ValidationError as err:
         lines += _error_lines(err)
     else:
+        lines += [f"{PROJECT}:apps.{key}: {msg}" for key, msg in settings.apps.errors()]
         lines += compatibility(settings)
     if lines:
         raise pulumi.RunError("\n  ".join(["invalid stack configuration:", *lines]))

@@ -152,7 +152,7 @@ BAD_APPS = [
                 {**SVC, "routes": [{"destinations": [{"subset": "v1"}]}, {"prefix": "/a", "destinations": [{"subset": "v2"}]}]}
             ]
         },
-        "routes[0] has no prefix (catch-all) but is not the last route",
+        "routes[0]: has no prefix (catch-all) but is not the last route",
     ),
     ("sidecar port", {"services": [{**SVC, "port": 15020}]}, "port 15020 is reserved by the Istio sidecar"),
     (

@@ -322,3 +322,34 @@ def test_bad_chart_sources_are_refused(charts, message) -> None:
     with pytest.raises(pulumi.RunError) as err:
         parse({"charts": charts}, "t")
     assert message in str(err.value)
+
+
+def test_every_multi_field_apps_error_is_reported_in_one_run_each_once() -> None:
+    bad = {
+        "apps": {
+            "services": [
+                {
+                    "name": "my-service",
+                    "port": 5000,
+                    "versions": ["v1", "v2"],
+                    "routes": [
+                        {"destinations": [{"subset": "v1", "weight": 50}, {"subset": "v3", "weight": 20}]},
+                        {"prefix": "/v1", "destinations": [{"subset": "v1"}]},
+                    ],
+                    "allowFrom": ["frontnd"],
+                },
+                {"name": "frontend", "port": 8080},
+            ]
+        }
+    }
+    with pytest.raises(pulumi.RunError) as err:
+        parse(bad, "dev")
+    lines = str(err.value).splitlines()[1:]
+    assert [line.strip() for line in lines] == [
+        "mesh-platform:apps.services[0].routes[0]: destination weights must sum to 100 (got 70)",
+        "mesh-platform:apps.services[0].routes[0].destinations[1]: names unknown subset 'v3'; known: ['v1', 'v2']",
+        "mesh-platform:apps.services[0].routes[0]: has no prefix (catch-all) but is not the last route",
+        "mesh-platform:apps.services[0].allowFrom[0]: service 'my-service' allows calls from unknown workload "
+        "'frontnd'; known: ['my-service', 'frontend', 'client']",
+    ]
+    assert "{" not in str(err.value)  # no object dumped

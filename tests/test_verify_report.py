@@ -119,3 +119,14 @@ def test_make_verify_format_json_is_valid_json_on_stdout_or_a_file(tmp_path: Pat
     proc = _make("verify", "STACK=dev", "FORMAT=json", f"OUT={out}")
     assert proc.returncode == 0 and proc.stdout == ""
     assert json.loads(out.read_text())["ok"] is True
+
+
+def test_the_readme_states_the_json_shape_and_the_exit_codes() -> None:
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    shape = re.search(r"`json` \(`\{(.*?)\}`\)", readme)
+    assert shape is not None
+    top = [k.split("[")[0].rstrip("?") for k in re.sub(r"\[\{[^]]*\}\]", "", shape[1]).split(", ")]
+    with_diff = _result(diff={"ref": "main", "routes": [], "flows": []}).as_json()
+    assert top == list(with_diff)
+    assert "Exit status: 0 when nothing is violated, 1 when something is" in readme
+    assert "make verify STACK=dev FORMAT=json OUT=verify.json" in readme

@@ -54,3 +54,29 @@ def test_cert_manager_and_calico_objects(stack) -> None:
 def test_unknown_api_is_reported() -> None:
     (v,) = check([{"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}], "1.34")
     assert v.message == "no schema for example.com/v1 Widget"
+
+
+def test_every_error_of_a_core_object_is_reported_not_the_first_only() -> None:
+    d = deployment("shop", "api")
+    d["spec"]["replicas"] = "two"
+    d["spec"]["template"]["spec"]["containers"][0]["imagePullPolcy"] = "Always"
+    d["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"] = "http"
+    d["spec"]["paused"] = "no"
+    found = check([d], "1.34")
+    at = sorted(v.message.split(":")[0] for v in found)
+    assert at == [
+        "spec.paused",
+        "spec.replicas",
+        "spec.template.spec.containers.0",
+        "spec.template.spec.containers.0.ports.0.containerPort",
+    ]
+    assert len(found) == len(set(found)) and all(v.object == "Deployment shop/api-v1" for v in found)
+    assert all(len(v.message) < 300 for v in found)
+
+
+def test_the_schema_follows_the_kubernetes_version() -> None:
+    # Older releases carry older schemas: the newest one not newer than the version asked for.
+    ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a"}}
+    assert check([ns], "1.25") == [] and check([ns], "1.37") == []
+    (v,) = check([ns], "1.99")
+    assert v.message.startswith("no schema for v1 Namespace at Kubernetes 1.99")

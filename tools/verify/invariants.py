@@ -8,7 +8,9 @@
 - ``mtls_strict``: STRICT mesh-wide and per workload namespace; nothing PERMISSIVE or DISABLE.
 - ``pinned``: every image has a tag (not ``latest``); every Helm chart an exact version.
 - ``ordering``: on the dependency graph, Calico's readiness gate comes before every Istio resource,
-  and istiod's before every workload in an injected namespace.
+  and istiod's before every workload in an injected namespace (upstream facts, independent of the
+  program's own edge table).
+- ``edges_hold``: every edge of ``components/edges.py`` that applies to the stack holds on the graph.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from components import edges
+from components.edges import Node
+from components.settings import Settings
 from tools.engine import Recording
 from tools.graph import Graph
 from tools.verify import Flow, Violation, ref, registration_ref
@@ -190,4 +195,42 @@ def ordering(recording: Recording) -> list[Violation]:
                     "an injected workload can start before istiod is ready (it would run without a sidecar)",
                 )
             )
+    return out
+
+
+def _found(recording: Recording, node: Node, s: Settings) -> list[str]:
+    name, namespace = node.names(s)
+    out = []
+    for r in recording.resources:
+        meta = r.inputs.get("metadata") or {}
+        named = r.name == name or r.inputs.get("name") == name or meta.get("name") == name
+        if r.type == node.type and named and (namespace is None or meta.get("namespace", r.inputs.get("namespace")) == namespace):
+            out.append(r.urn)
+    return out
+
+
+def edges_hold(recording: Recording, s: Settings) -> list[Violation]:
+    """Every edge of components/edges.py that applies to the stack, on the recorded graph: each
+    resource of the waiting component waits for the resource (``data`` edges: one of them does)."""
+    g = Graph.of(recording)
+    out = []
+    for e in edges.applying(s):
+        before = _found(recording, e.before, s)
+        name, ns = e.before.names(s)
+        what = f"{e.before.type.rsplit(':', 1)[-1]} {ns + '/' if ns else ''}{name}"
+        if not before:
+            out.append(Violation("order", what, f"is not registered, yet {e.component} must wait for it: {e.reason}"))
+            continue
+        component = [r.urn for r in recording.resources if r.type.startswith("mesh-platform:index:") and r.name == e.component]
+        members = [r for r in recording.resources if r.custom and any(c in g.ancestors(r.urn) for c in component)]
+        if not members:
+            out.append(Violation("order", f"component {e.component}", f"registers nothing, yet should wait for {what}"))
+            continue
+        waiting = [r for r in members if any(g.waits_for(r.urn, b) for b in before)]
+        if e.via == "data" and not waiting:
+            out.append(Violation("order", f"component {e.component}", f"nothing reads {what}: {e.reason}"))
+        if e.via == "after":
+            for r in members:
+                if r not in waiting:
+                    out.append(Violation("order", registration_ref(r), f"can start before {what}: {e.reason}"))
     return out

@@ -50,6 +50,7 @@ def verify_stack(stack: str, config_file: Path | None = None, base_ref: str | No
     result.violations += invariants.mtls_strict(objects, workload_ns, mesh_root="istio-system")
     result.violations += invariants.pinned(objects, recording)
     result.violations += invariants.ordering(recording)
+    result.violations += invariants.edges_hold(recording, settings)
     if settings.apps.enabled:
         result.violations += intent.check(settings, result.flows)
     if base_ref:

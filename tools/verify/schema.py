@@ -11,7 +11,9 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
+import re
 import types
 import typing
 from collections.abc import Iterable
@@ -20,6 +22,7 @@ from typing import Any
 import jsonschema
 import kubernetes_validate
 import pydantic
+from referencing import Registry, Resource
 
 from tools.verify import Violation, ref
 
@@ -160,11 +163,46 @@ def check(objects: list[dict[str, Any]], kubernetes_version: str) -> list[Violat
             for key in _unknown_keys(model, obj, ""):
                 out.append(Violation("schema", where, f"{key}: unknown field"))
             continue
-        try:
-            kubernetes_validate.validate(obj, kubernetes_version, strict=True)
-        except kubernetes_validate.ValidationError as err:
-            at = ".".join(str(p) for p in err.path) or "(root)"
-            out.append(Violation("schema", where, f"{at}: {err.message}"))
-        except (kubernetes_validate.SchemaNotFoundError, kubernetes_validate.InvalidSchemaError) as err:
-            out.append(Violation("schema", where, f"no schema for {api} {kind} at Kubernetes {kubernetes_version}: {err}"))
+        out += _core_errors(obj, kubernetes_version, where)
     return out
+
+
+def _core_errors(obj: dict[str, Any], kubernetes_version: str, where: str) -> list[Violation]:
+    """Every schema error of a core object (``kubernetes_validate.validate`` stops at the first)."""
+    api, kind = obj.get("apiVersion", ""), obj.get("kind", "")
+    try:
+        validator = _core_validator(kubernetes_version, api, kind)
+    except (kubernetes_validate.SchemaNotFoundError, kubernetes_validate.InvalidSchemaError) as err:
+        return [Violation("schema", where, f"no schema for {api} {kind} at Kubernetes {kubernetes_version}: {err}")]
+    out = []
+    for err in sorted(validator.iter_errors(obj), key=lambda e: [str(p) for p in e.absolute_path]):
+        at = ".".join(str(p) for p in err.absolute_path) or "(root)"
+        # A message about a whole object or list repeats it; name the rule it breaks instead.
+        message = err.message if len(err.message) <= 200 else f"does not satisfy the schema's {err.validator!r} rule"
+        out.append(Violation("schema", where, f"{at}: {message}"))
+    return out
+
+
+@functools.cache
+def _core_validator(kubernetes_version: str, api_version: str, kind: str) -> jsonschema.protocols.Validator:
+    """The strict schema ``kubernetes_validate.validate`` picks for this version, apiVersion and kind
+    (the newest release it carries that is not newer than the one asked for)."""
+    from kubernetes_validate import utils
+
+    def minor(v: str) -> tuple[int, ...]:
+        return tuple(int(x) for x in utils.major_minor(v.removeprefix("v")).split("."))
+
+    wanted = utils.major_minor(kubernetes_version.removeprefix("v"))
+    older = [v for v in utils.all_versions() if minor(v) <= minor(wanted)]
+    if not older or minor(wanted) > minor(utils.latest_version()):
+        raise kubernetes_validate.SchemaNotFoundError(version=wanted, kind=kind, api_version=api_version)
+    version = older[-1]
+    group_version = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+    folder = f"kubernetes-json-schema/v{version}-local-strict"
+    try:
+        schema = utils.schema_contents(f"{folder}/{kind.lower()}-{group_version}.json", kubernetes_version)
+    except FileNotFoundError:
+        raise kubernetes_validate.SchemaNotFoundError(version=wanted, kind=kind, api_version=api_version) from None
+    definitions = utils.schema_contents(f"{folder}/_definitions.json", kubernetes_version)
+    registry = Resource.from_contents(definitions) @ (Resource.from_contents(schema) @ Registry())
+    return jsonschema.Draft202012Validator(schema, registry=registry)
