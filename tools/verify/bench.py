@@ -102,7 +102,9 @@ def table(sizes: list[int]) -> list[str]:
     with tempfile.TemporaryDirectory(prefix="mesh-bench-") as tmp:
         for n in sizes:
             path = write_stack(n, Path(tmp))
-            got = {what: json.loads(_fresh(["-m", "tools.verify.bench", "--one", what, str(path)])) for what in ("render", "verify")}
+            got = {
+                what: json.loads(_fresh(["-m", "tools.verify.bench", "--one", what, str(path)])) for what in ("render", "verify")
+            }
             render_s, verify_s = got["render"]["seconds"], got["verify"]["seconds"]
             peak = max(g["peak_mib"] for g in got.values())
             lines.append(

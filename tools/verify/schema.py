@@ -11,15 +11,21 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
+import importlib.util
+import re
+import sys
 import types
 import typing
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import jsonschema
 import kubernetes_validate
 import pydantic
+from referencing import Registry, Resource
 
 from tools.verify import Violation, ref
 
@@ -126,14 +132,79 @@ def _unknown_keys(model: type[pydantic.BaseModel], data: Any, path: str) -> Iter
             yield from min((list(_unknown_keys(m, value, f"{path}.{key}")) for m in nested), key=len)
 
 
-def _crd_model(api_version: str, kind: str) -> type[pydantic.BaseModel] | None:
+def _crd_model(api_version: str, kind: str, fast: bool = True) -> type[pydantic.BaseModel] | None:
     module = _CRD_MODULES.get(api_version)
     if module is None:
         return None
-    return getattr(importlib.import_module(module), kind, None)
+    return getattr(_crd_module(module) if fast else importlib.import_module(module), kind, None)
 
 
-def check(objects: list[dict[str, Any]], kubernetes_version: str) -> list[Violation]:
+@functools.cache
+def _crd_module(name: str) -> types.ModuleType:
+    """One cloudcoil models module, without the package ``__init__`` files above it.
+
+    ``import cloudcoil.models.istio.networking.v1`` runs ``cloudcoil/models/istio/__init__.py``,
+    which imports every API version of every Istio group (v1alpha3, v1beta1, extensions ...):
+    thousands of pydantic models, seconds of start-up, for the four modules used here. The module
+    file is executed on its own under its real name (registered in ``sys.modules`` first, so
+    pydantic resolves its forward references there, and a later regular import reuses it).
+    """
+    if name in sys.modules:
+        return sys.modules[name]
+    root = importlib.util.find_spec("cloudcoil.models")
+    assert root is not None and root.submodule_search_locations
+    relative = name.removeprefix("cloudcoil.models.").split(".")
+    path = Path(next(iter(root.submodule_search_locations)), *relative[:-1], f"{relative[-1]}.py")
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
+
+@functools.cache
+def _core_validator(api_version: str, kind: str, kubernetes_version: str) -> jsonschema.protocols.Validator:
+    """The strict validator ``kubernetes_validate.validate`` builds for a kind, built once per kind.
+
+    ``kubernetes_validate.validate`` reads and parses the kind's schema and the 3 MB
+    ``_definitions.json`` for every object; this does the same steps with the same helpers
+    once per (apiVersion, kind, version) and keeps the validator.
+    """
+    from kubernetes_validate import utils
+
+    wanted = utils.major_minor(kubernetes_version.removeprefix("v"))
+    if wanted > utils.latest_version():
+        raise kubernetes_validate.VersionNotSupportedError(version=wanted)
+    version = [v for v in utils.all_versions() if utils.major_minor(v) <= wanted][-1]
+    api = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+    schema_dir = f"kubernetes-json-schema/v{version}-local-strict"
+    try:
+        schema = utils.schema_contents(f"{schema_dir}/{kind.lower()}-{api}.json", kubernetes_version)
+    except FileNotFoundError:
+        raise kubernetes_validate.SchemaNotFoundError(version=wanted, kind=kind, api_version=api_version) from None
+    definitions = utils.schema_contents(f"{schema_dir}/_definitions.json", kubernetes_version)
+    registry = Resource.from_contents(definitions) @ (Resource.from_contents(schema) @ Registry())
+    return jsonschema.Draft202012Validator(schema, registry=registry)
+
+
+def _core_error(obj: dict[str, Any], kubernetes_version: str, fast: bool) -> jsonschema.ValidationError | None:
+    """The error ``kubernetes_validate.validate`` raises for ``obj`` (its first), or None."""
+    if not fast:
+        try:
+            kubernetes_validate.validate(obj, kubernetes_version, strict=True)
+        except kubernetes_validate.ValidationError as err:
+            return err
+        return None
+    return next(iter(_core_validator(obj["apiVersion"], obj["kind"], kubernetes_version).iter_errors(obj)), None)
+
+
+def check(objects: list[dict[str, Any]], kubernetes_version: str, fast: bool = True) -> list[Violation]:
+    """Schema violations of every object; ``fast=False`` loads every schema afresh for each object."""
     out: list[Violation] = []
     for obj in objects:
         api, kind, where = obj.get("apiVersion", ""), obj.get("kind", ""), ref(obj)
@@ -148,7 +219,7 @@ def check(objects: list[dict[str, Any]], kubernetes_version: str) -> list[Violat
             continue
         group = api.split("/")[0] if "/" in api else ""
         if "." in group and not group.endswith(".k8s.io"):
-            model = _crd_model(api, kind)
+            model = _crd_model(api, kind, fast)
             if model is None:
                 out.append(Violation("schema", where, f"no schema for {api} {kind}"))
                 continue
@@ -161,10 +232,10 @@ def check(objects: list[dict[str, Any]], kubernetes_version: str) -> list[Violat
                 out.append(Violation("schema", where, f"{key}: unknown field"))
             continue
         try:
-            kubernetes_validate.validate(obj, kubernetes_version, strict=True)
-        except kubernetes_validate.ValidationError as err:
-            at = ".".join(str(p) for p in err.path) or "(root)"
-            out.append(Violation("schema", where, f"{at}: {err.message}"))
+            err = _core_error(obj, kubernetes_version, fast)
+            if err is not None:
+                at = ".".join(str(p) for p in err.path) or "(root)"
+                out.append(Violation("schema", where, f"{at}: {err.message}"))
         except (kubernetes_validate.SchemaNotFoundError, kubernetes_validate.InvalidSchemaError) as err:
             out.append(Violation("schema", where, f"no schema for {api} {kind} at Kubernetes {kubernetes_version}: {err}"))
     return out
