@@ -82,7 +82,7 @@ def _resources(objects: list[dict[str, Any]], peers: Iterable[Peer]) -> list[dic
     return ns_docs + workloads
 
 
-def _run_nca(resources: list[dict[str, Any]], policies: list[dict[str, Any]]) -> str:
+def _run_nca(resources: list[dict[str, Any]], policies: list[dict[str, Any]], fast: bool = True) -> str:
     from nca.nca_cli import nca_main  # heavy import: only when flows are asked for
     from nca.Utils.NcaLogger import NcaLogger
 
@@ -91,18 +91,62 @@ def _run_nca(resources: list[dict[str, Any]], policies: list[dict[str, Any]]) ->
     logger.mute()
     logger.dont_collect_msgs()
 
+    # NCA reads its files with libyaml (CSafeLoader); libyaml writes them as fast.
+    dumper = yaml.CSafeDumper if fast else yaml.SafeDumper
     with tempfile.TemporaryDirectory(prefix="mesh-verify-") as tmp:
         res, pol, out = Path(tmp, "resources.yaml"), Path(tmp, "policies.yaml"), Path(tmp, "out.txt")
-        res.write_text(yaml.safe_dump_all(resources))
+        res.write_text(yaml.dump_all(resources, Dumper=dumper))
         # With no policy of a layer everything is allowed; NCA needs a file either way.
-        pol.write_text(yaml.safe_dump_all(policies) if policies else "")
+        pol.write_text(yaml.dump_all(policies, Dumper=dumper) if policies else "")
         args = ["--connectivity", str(pol), "-r", str(res), "--output_format", "txt_no_fw_rules", "--file_out", str(out)]
         log = Path(tmp, "nca.log")
-        with _captured_output(log):
+        with _captured_output(log), _balanced_unions() if fast else contextlib.nullcontext():
             nca_main(args)
         if not out.exists():
             raise RuntimeError(f"network-config-analyzer produced no result: {log.read_text()[-500:]}")
         return out.read_text()
+
+
+@contextlib.contextmanager
+def _balanced_unions() -> Iterator[None]:
+    """Have NCA merge a layer's allow-only policies pairwise instead of one by one.
+
+    ``NetworkLayer.collect_policies_conns_optimized`` (NCA 2.1.0) folds the policies of a layer into
+    one growing connection set, subtracting the deny and pass sets at each step even when they are
+    empty; each step rebuilds the whole set, so a layer of P policies costs O(P²). When no policy
+    of the layer denies or passes anything (Kubernetes NetworkPolicies never do; Istio ALLOW
+    policies neither), every subtraction removes nothing and the result is the plain union of the
+    policies' allowed sets, which a balanced merge computes in O(P log P). Sets are canonical
+    (``CanonicalHyperCubeSet``), so the order of the unions does not change the result. A layer
+    with a deny or pass set runs NCA's own fold. ``flows(fast=False)`` runs NCA untouched, and
+    tests/test_verify_fast.py compares the two on generated stacks.
+    """
+    from nca.NetworkConfig.NetworkLayer import NetworkLayer
+    from nca.Resources.PolicyResources.NetworkPolicy import PolicyConnections
+
+    fold = NetworkLayer.collect_policies_conns_optimized
+
+    def collect(self: Any, is_ingress: bool, captured_func: Any = lambda policy: True) -> Any:
+        conns = [(p, p.allowed_connections(is_ingress)) for p in self.policies_list]
+        conns = [(p, c) for p, c in conns if c.captured]
+        if any(c.denied_conns or c.pass_conns for _, c in conns):
+            return fold(self, is_ingress, captured_func)
+        res = PolicyConnections()
+        for policy, c in conns:
+            if captured_func(policy):
+                res.captured |= c.captured
+        parts = [c.allowed_conns for _, c in conns if c.allowed_conns]
+        while len(parts) > 1:
+            parts = [parts[i] | parts[i + 1] if i + 1 < len(parts) else parts[i] for i in range(0, len(parts), 2)]
+        for part in parts:
+            res.allowed_conns |= part
+        return res
+
+    NetworkLayer.collect_policies_conns_optimized = collect
+    try:
+        yield
+    finally:
+        NetworkLayer.collect_policies_conns_optimized = fold
 
 
 @contextlib.contextmanager
@@ -174,8 +218,13 @@ def parse(text: str, layer: str, names: dict[tuple[str, str], str], tcp_only: bo
     return flows
 
 
-def flows(objects: list[dict[str, Any]], peers: Iterable[Peer] = (), scope: set[str] | None = None) -> list[Flow]:
-    """Allowed flows per layer; only those with an end in ``scope`` namespaces (all when None)."""
+def flows(
+    objects: list[dict[str, Any]], peers: Iterable[Peer] = (), scope: set[str] | None = None, fast: bool = True
+) -> list[Flow]:
+    """Allowed flows per layer; only those with an end in ``scope`` namespaces (all when None).
+
+    ``fast=False`` runs NCA exactly as shipped (see ``_balanced_unions``); the answer is the same.
+    """
     peers = list(peers)
     resources = _resources(objects, peers)
     names = {
@@ -186,10 +235,10 @@ def flows(objects: list[dict[str, Any]], peers: Iterable[Peer] = (), scope: set[
     cni = [o for o in objects if o.get("kind") in CNI_KINDS]
     mesh = [o for o in objects if o.get("kind") in MESH_KINDS]
     result: set[Flow] = set()
-    result |= parse(_run_nca(resources, cni), "cni", names)
+    result |= parse(_run_nca(resources, cni, fast), "cni", names)
     if mesh:
-        result |= parse(_run_nca(resources, mesh), "mesh", names, tcp_only=True)
-        result |= parse(_run_nca(resources, cni + mesh), "combined", names)
+        result |= parse(_run_nca(resources, mesh, fast), "mesh", names, tcp_only=True)
+        result |= parse(_run_nca(resources, cni + mesh, fast), "combined", names)
         # NCA applies AuthorizationPolicy to every port; the sidecar never sees the ones it does not capture.
         result |= sidecar.uncaptured(
             [f for f in result if f.layer == "cni"],

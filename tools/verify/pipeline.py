@@ -16,14 +16,16 @@ from tools.verify import Flow, Result, Route, Violation, connectivity, diff, int
 DEFAULT_KUBERNETES_VERSION = "1.34"
 
 
-def _traffic(objects: list[dict[str, Any]], settings: Settings | None) -> tuple[list[Flow], list[Route], list[Violation]]:
+def _traffic(
+    objects: list[dict[str, Any]], settings: Settings | None, fast: bool = True
+) -> tuple[list[Flow], list[Route], list[Violation]]:
     if settings is not None:
         scope = set(_guarded_namespaces(settings))
         peers = intent.peers(settings)
     else:
         scope = {o["metadata"].get("namespace", "default") for o in objects if o.get("kind") in connectivity.WORKLOAD_KINDS}
         peers = []
-    flows = connectivity.flows(objects, peers, scope) if scope else []
+    flows = connectivity.flows(objects, peers, scope, fast=fast) if scope else []
     routes, route_violations = routing.table(objects)
     return flows, routes, route_violations
 
@@ -33,14 +35,15 @@ def _guarded_namespaces(settings: Settings) -> list[str]:
     return [settings.apps.namespace] * settings.apps.enabled + [settings.observability.namespace] * settings.observability.enabled
 
 
-def verify_stack(stack: str, config_file: Path | None = None, base_ref: str | None = None) -> Result:
+def verify_stack(stack: str, config_file: Path | None = None, base_ref: str | None = None, fast: bool = True) -> Result:
+    """Every check on a stack; ``fast=False`` takes the straightforward path of each (same answers, slower)."""
     config_file = config_file or engine.stack_file(stack)
     settings = engine.settings(config_file, stack)  # raises pulumi.RunError with the clean message
     recording = engine.run(stack, config_file=config_file)
     objects = recording.manifests()
     result = Result(source=f"stack {stack}", checked=len(objects))
-    result.violations += schema.check(objects, settings.cluster.kubernetes_version)
-    result.flows, result.routes, route_violations = _traffic(objects, settings)
+    result.violations += schema.check(objects, settings.cluster.kubernetes_version, fast=fast)
+    result.flows, result.routes, route_violations = _traffic(objects, settings, fast=fast)
     result.violations += route_violations
     workload_ns = [settings.apps.namespace] if settings.apps.enabled else []
     result.violations += invariants.admits_all(objects)

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import functools
 import importlib
+import importlib.util
 import re
+import sys
 import types
 import typing
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -129,14 +132,43 @@ def _unknown_keys(model: type[pydantic.BaseModel], data: Any, path: str) -> Iter
             yield from min((list(_unknown_keys(m, value, f"{path}.{key}")) for m in nested), key=len)
 
 
-def _crd_model(api_version: str, kind: str) -> type[pydantic.BaseModel] | None:
+def _crd_model(api_version: str, kind: str, fast: bool = True) -> type[pydantic.BaseModel] | None:
     module = _CRD_MODULES.get(api_version)
     if module is None:
         return None
-    return getattr(importlib.import_module(module), kind, None)
+    return getattr(_crd_module(module) if fast else importlib.import_module(module), kind, None)
 
 
-def check(objects: list[dict[str, Any]], kubernetes_version: str) -> list[Violation]:
+@functools.cache
+def _crd_module(name: str) -> types.ModuleType:
+    """One cloudcoil models module, without the package ``__init__`` files above it.
+
+    ``import cloudcoil.models.istio.networking.v1`` runs ``cloudcoil/models/istio/__init__.py``,
+    which imports every API version of every Istio group (v1alpha3, v1beta1, extensions ...):
+    thousands of pydantic models, seconds of start-up, for the four modules used here. The module
+    file is executed on its own under its real name (registered in ``sys.modules`` first, so
+    pydantic resolves its forward references there, and a later regular import reuses it).
+    """
+    if name in sys.modules:
+        return sys.modules[name]
+    root = importlib.util.find_spec("cloudcoil.models")
+    assert root is not None and root.submodule_search_locations
+    relative = name.removeprefix("cloudcoil.models.").split(".")
+    path = Path(next(iter(root.submodule_search_locations)), *relative[:-1], f"{relative[-1]}.py")
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
+
+def check(objects: list[dict[str, Any]], kubernetes_version: str, fast: bool = True) -> list[Violation]:
+    """Schema violations of every object; ``fast=False`` loads every schema afresh for each object."""
     out: list[Violation] = []
     for obj in objects:
         api, kind, where = obj.get("apiVersion", ""), obj.get("kind", ""), ref(obj)
@@ -151,7 +183,7 @@ def check(objects: list[dict[str, Any]], kubernetes_version: str) -> list[Violat
             continue
         group = api.split("/")[0] if "/" in api else ""
         if "." in group and not group.endswith(".k8s.io"):
-            model = _crd_model(api, kind)
+            model = _crd_model(api, kind, fast)
             if model is None:
                 out.append(Violation("schema", where, f"no schema for {api} {kind}"))
                 continue
@@ -163,15 +195,17 @@ def check(objects: list[dict[str, Any]], kubernetes_version: str) -> list[Violat
             for key in _unknown_keys(model, obj, ""):
                 out.append(Violation("schema", where, f"{key}: unknown field"))
             continue
-        out += _core_errors(obj, kubernetes_version, where)
+        out += _core_errors(obj, kubernetes_version, where, fast)
     return out
 
 
-def _core_errors(obj: dict[str, Any], kubernetes_version: str, where: str) -> list[Violation]:
-    """Every schema error of a core object (``kubernetes_validate.validate`` stops at the first)."""
+def _core_errors(obj: dict[str, Any], kubernetes_version: str, where: str, fast: bool = True) -> list[Violation]:
+    """Every schema error of a core object (``kubernetes_validate.validate`` stops at the first);
+    ``fast=False`` reads the schema afresh for the object instead of the validator kept per kind."""
     api, kind = obj.get("apiVersion", ""), obj.get("kind", "")
+    build = _core_validator if fast else _core_validator.__wrapped__
     try:
-        validator = _core_validator(kubernetes_version, api, kind)
+        validator = build(kubernetes_version, api, kind)
     except (kubernetes_validate.SchemaNotFoundError, kubernetes_validate.InvalidSchemaError) as err:
         return [Violation("schema", where, f"no schema for {api} {kind} at Kubernetes {kubernetes_version}: {err}")]
     out = []

@@ -1,0 +1,108 @@
+"""The fast paths of tools.verify give the answers of the straightforward ones.
+
+``fast=False`` runs network-config-analyzer exactly as shipped and kubernetes-validate object by
+object; the default path merges NCA's allow-only policies pairwise, keeps one schema validator per
+kind and loads only the model modules it needs. Flows, routes and schema findings must be equal.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from functools import cache
+from typing import Any
+
+import pytest
+from verify_cases import DENY_ALL, allow, netpol, shop
+
+from tools import engine
+from tools.verify import bench, connectivity, pipeline, schema
+
+
+@cache
+def _rendered(name: str) -> tuple[list[dict[str, Any]], Any]:
+    """Objects and settings of a stack file, or of a generated stack ``bench-N``."""
+    if name.startswith("bench-"):
+        from components.settings import parse
+
+        generated = bench.stack_config(int(name.removeprefix("bench-")))
+        config = {k: json.dumps(v) for k, v in generated.items()}
+        return engine.run(name, config=config).manifests(), parse({k.split(":", 1)[1]: v for k, v in generated.items()}, name)
+    return engine.run(name).manifests(), engine.settings(engine.stack_file(name), name)
+
+
+@pytest.mark.parametrize("name", ["dev", "lab", "prod", "bench-3", "bench-50"])
+def test_flows_and_routes_are_those_of_the_straightforward_path(name: str) -> None:
+    objects, settings = _rendered(name)
+    fast = pipeline._traffic(copy.deepcopy(objects), settings, fast=True)
+    slow = pipeline._traffic(copy.deepcopy(objects), settings, fast=False)
+    assert fast[0], "no flows: the comparison would prove nothing"
+    assert sorted(fast[0]) == sorted(slow[0])
+    assert sorted(fast[1]) == sorted(slow[1])
+    assert sorted(fast[2]) == sorted(slow[2])
+
+
+def test_generated_stack_has_the_shape_the_benchmark_promises() -> None:
+    services = bench.services(21)
+    assert [s["allowFrom"] for s in services[:2]] == [["client"], ["svc-000", "client"]]
+    exposed = [s["name"] for s in services if s.get("expose")]
+    assert exposed == ["svc-000", "svc-010", "svc-020"]
+    assert all(d["weight"] in (90, 10) for s in services if s.get("expose") for d in s["routes"][0]["destinations"])
+
+
+def _istio_policy(name: str, action: str, rules: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    spec: dict[str, Any] = {"selector": {"matchLabels": {"app": "api"}}, "action": action}
+    if rules is not None:
+        spec["rules"] = rules
+    return {
+        "apiVersion": "security.istio.io/v1",
+        "kind": "AuthorizationPolicy",
+        "metadata": {"name": name, "namespace": "shop"},
+        "spec": spec,
+    }
+
+
+@pytest.mark.parametrize(
+    "policies",
+    [
+        # allow-only on both layers: the pairwise merge
+        [netpol("shop", "deny-all", DENY_ALL), *allow("shop", "frontend", "api", 8080), *allow("shop", "db", "api", 9090)],
+        # a DENY policy: the mesh layer falls back to NCA's own fold, order matters there
+        [
+            _istio_policy("deny-db", "DENY", [{"from": [{"source": {"principals": ["cluster.local/ns/shop/sa/db"]}}]}]),
+            _istio_policy("allow-all-to-api", "ALLOW", [{}]),
+        ],
+    ],
+    ids=["allow-only", "with-deny"],
+)
+def test_hand_written_policies_give_the_same_flows(policies: list[dict[str, Any]]) -> None:
+    objects = shop(*policies)
+    fast = connectivity.flows(copy.deepcopy(objects), scope={"shop"}, fast=True)
+    slow = connectivity.flows(copy.deepcopy(objects), scope={"shop"}, fast=False)
+    assert fast and fast == slow
+
+
+def test_the_pairwise_merge_is_what_runs_and_nca_is_restored() -> None:
+    from nca.NetworkConfig.NetworkLayer import NetworkLayer
+
+    shipped = NetworkLayer.collect_policies_conns_optimized
+    with connectivity._balanced_unions():
+        assert NetworkLayer.collect_policies_conns_optimized is not shipped
+    assert NetworkLayer.collect_policies_conns_optimized is shipped
+
+
+def test_schema_findings_are_those_of_the_straightforward_path() -> None:
+    objects, settings = _rendered("dev")
+    broken = copy.deepcopy(objects)
+    for obj in broken:
+        if obj["kind"] == "Deployment":
+            obj["spec"]["replicas"] = "three"
+            obj["spec"]["template"]["spec"]["bogus"] = True
+        if obj["kind"] == "VirtualService":
+            obj["spec"]["bogus"] = 1
+    broken.append({"apiVersion": "v1", "kind": "NoSuchKind", "metadata": {"name": "x"}})
+    version = settings.cluster.kubernetes_version
+    fast, slow = schema.check(broken, version, fast=True), schema.check(broken, version, fast=False)
+    assert len([v for v in fast if "Deployment" in v.object]) >= 2 and any("NoSuchKind" in v.message for v in fast)
+    assert sorted(fast) == sorted(slow)
+    assert schema.check(objects, version, fast=True) == schema.check(objects, version, fast=False) == []
