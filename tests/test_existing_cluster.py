@@ -60,3 +60,21 @@ def test_existing_cluster_uses_the_given_kubeconfig_and_context(tmp_path) -> Non
 def test_missing_kubeconfig_is_a_clean_error(tmp_path) -> None:
     with pytest.raises(pulumi.RunError, match=r"cluster.existing.kubeconfig: cannot read .*nope"):
         run_config(cluster={"provider": "existing", "existing": {"kubeconfig": str(tmp_path / "nope")}})
+
+
+def test_the_cluster_keeps_only_the_chosen_context(tmp_path, monkeypatch) -> None:
+    # The provider input and the output are secrets, unreadable in the recording: the component
+    # must hand on what only_context made of the file, never the file itself.
+    import components.existing_cluster as existing
+
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text(yaml.safe_dump(TWO_CONTEXTS))
+    calls: list[tuple[str, str | None]] = []
+
+    def spy(content: str, context: str | None) -> str:
+        calls.append((content, context))
+        return only_context(content, context)
+
+    monkeypatch.setattr(existing, "only_context", spy)
+    run_config(cluster={"provider": "existing", "existing": {"kubeconfig": str(kubeconfig), "context": "ops"}})
+    assert calls == [(kubeconfig.read_text(), "ops")]

@@ -26,10 +26,13 @@ salt() {  # what the real CLI does when it creates or loads a secrets manager
   if [ -f "$file" ] && ! grep -q '^encryptionsalt:' "$file"; then echo "encryptionsalt: v1:standin" >>"$file"; fi
   if [ ! -f "$file" ]; then echo "encryptionsalt: v1:standin" >"$file"; fi
 }
-need_secrets() {
-  if [ "${PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER:-}" != true ] && ! grep -qE '^(encryptionsalt|secretsprovider):' "$file" 2>/dev/null \
-     && [ -z "${PULUMI_CONFIG_PASSPHRASE:-}${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; then
-    echo "error: passphrase must be set with PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE" >&2; exit 255; fi
+need_secrets() {  # no manager in the stack file and no fallback: the CLI makes a passphrase one
+  if [ "${PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER:-}" != true ] && ! grep -qE '^(encryptionsalt|secretsprovider):' "$file" 2>/dev/null; then
+    if [ -z "${PULUMI_CONFIG_PASSPHRASE:-}${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; then
+      echo "error: passphrase must be set with PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE" >&2; exit 255; fi
+    if [ -z "${PULUMI_CONFIG_PASSPHRASE:-}" ] && [ ! -r "$PULUMI_CONFIG_PASSPHRASE_FILE" ]; then
+      echo "error: unable to read PULUMI_CONFIG_PASSPHRASE_FILE: open $PULUMI_CONFIG_PASSPHRASE_FILE: no such file or directory" >&2; exit 255; fi
+  fi
   [ -n "${EXPORT_FAILS:-}" ] && { echo "error: $EXPORT_FAILS" >&2; exit 255; }
   return 0
 }

@@ -82,6 +82,10 @@ def _comment(tmp_path: Path, pr_head: str) -> list[str]:
 
 
 def test_comment_only_on_the_pull_request_whose_head_the_run_verified(tmp_path) -> None:
+    # The head the run verified comes from the triggering run, never from the fork's artifact.
+    wf = workflow("preview-comment.yml")
+    (post,) = [s for s in wf["jobs"]["comment"]["steps"] if s.get("name", "").startswith("Create or update")]
+    assert post["env"]["RUN_HEAD_SHA"] == "${{ github.event.workflow_run.head_sha }}"
     calls = _comment(tmp_path / "same", "abc123")
     assert any(c.startswith("gh api -X POST repos/acme/mesh/issues/42/comments") for c in calls), calls
     stale = _comment(tmp_path / "other", "def456")
