@@ -47,13 +47,18 @@ def _inside(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
         return None
 
 
+def resolve(ref: str, repo: Path = ROOT) -> str:
+    """The commit ``ref`` names; a clean error when git knows none."""
+    try:
+        return _git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", cwd=repo).strip()
+    except BaseRefError:
+        raise BaseRefError(f"--base-ref {ref!r} is not a commit git knows here") from None
+
+
 def verify_at(ref: str, stack: str, repo: Path = ROOT) -> dict[str, Any] | None:
     """The JSON result of ``stack`` verified at git ``ref`` by that ref's own code; None when the
     stack does not exist there."""
-    try:
-        commit = _git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", cwd=repo).strip()
-    except BaseRefError:
-        raise BaseRefError(f"--base-ref {ref!r} is not a commit git knows here") from None
+    commit = resolve(ref, repo)
     with tempfile.TemporaryDirectory(prefix="mesh-base-") as tmp:
         tree = Path(tmp)
         with tarfile.open(fileobj=io.BytesIO(_git("archive", "--format=tar", commit, cwd=repo, binary=True))) as tar:

@@ -39,6 +39,8 @@ def verify_stack(stack: str, config_file: Path | None = None, base_ref: str | No
     """Every check on a stack; ``fast=False`` takes the straightforward path of each (same answers, slower)."""
     config_file = config_file or engine.stack_file(stack)
     settings = engine.settings(config_file, stack)  # raises pulumi.RunError with the clean message
+    if base_ref:
+        diff.resolve(base_ref)  # an unknown ref fails before any work
     recording = engine.run(stack, config_file=config_file)
     objects = recording.manifests()
     result = Result(source=f"stack {stack}", checked=len(objects))
