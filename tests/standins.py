@@ -42,8 +42,10 @@ class Standins:
         """(Re)define ``tool``: record the call, then run ``behaviour`` (bash)."""
         names = " ".join(self.watch)
         script = f"""#!/usr/bin/env bash
-{{ printf '%s' {tool!r}; for a in "$@"; do printf '{_ARG}%s' "$a"; done
-  for v in {names}; do printf '{_ENV}%s=%s' "$v" "${{!v-<unset>}}"; done; printf '\\n'; }} >>{str(self.log)!r}
+# One write per call: calls in a pipeline run at once, and pieces written apart would interleave.
+line="$(printf '%s' {tool!r}; for a in "$@"; do printf '{_ARG}%s' "$a"; done
+  for v in {names}; do printf '{_ENV}%s=%s' "$v" "${{!v-<unset>}}"; done; printf x)"
+printf '%s\\n' "${{line%x}}" >>{str(self.log)!r}
 {behaviour}
 """
         path = self.bin / tool
