@@ -42,6 +42,13 @@ NODE = "kwok-node-0"
 #: tools/local/kubeconfig.yaml name them.
 LOCAL_CHARTS_PORT = 8879
 LOCAL_API_PORT = 16443
+#: Every write, with microsecond timestamps: the order in which things really happened.
+AUDIT_POLICY = {
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    "omitStages": ["RequestReceived"],
+    "rules": [{"level": "Metadata", "verbs": ["create", "update", "patch", "delete"]}, {"level": "None"}],
+}
 PASSPHRASE = "mesh-platform-local"
 
 
@@ -120,6 +127,16 @@ class ControlPlane:
         return self.dir / "kubeconfig"
 
     @property
+    def audit_log(self) -> Path:
+        return self.dir / "logs" / "audit.log"
+
+    def audit(self) -> list[dict]:
+        """The API server's audit events so far (creates, updates, patches, deletes)."""
+        if not self.audit_log.exists():
+            return []
+        return [json.loads(line) for line in self.audit_log.read_text().splitlines() if line.strip()]
+
+    @property
     def bin_dir(self) -> Path:
         return self.dir / "bin"
 
@@ -146,6 +163,7 @@ class ControlPlane:
         for sub in ("logs", "etcd", "pki", "state", "charts"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
         pki.write_control_plane_pki(self.dir / "pki")
+        (self.dir / "audit-policy.yaml").write_text(yaml.safe_dump(AUDIT_POLICY))
         p = self.dir / "pki"
         etcd_port, peer_port, api_port = free_port(), free_port(), self.api_port or free_port()
         self.server = f"https://{HOST}:{api_port}"
@@ -158,15 +176,14 @@ class ControlPlane:
         )  # fmt: skip
         wait_until("etcd health", lambda: requests.get(f"http://{HOST}:{etcd_port}/health", timeout=2).ok, 60, proc=etcd)
         k8s = self.bins["kubernetes"]
-        api = self._spawn(
-            "kube-apiserver",
-            [str(k8s / "kube-apiserver"), f"--etcd-servers=http://{HOST}:{etcd_port}", f"--bind-address={HOST}",
+        self.api_argv = [str(k8s / "kube-apiserver"), f"--etcd-servers=http://{HOST}:{etcd_port}", f"--bind-address={HOST}",
              f"--advertise-address={HOST}", f"--secure-port={api_port}", f"--tls-cert-file={p / 'apiserver.crt'}",
              f"--tls-private-key-file={p / 'apiserver.key'}", f"--client-ca-file={p / 'ca.crt'}",
              "--service-account-issuer=https://kubernetes.default.svc", f"--service-account-key-file={p / 'sa.pub'}",
              f"--service-account-signing-key-file={p / 'sa.key'}", "--service-cluster-ip-range=10.96.0.0/16",
-             "--authorization-mode=Node,RBAC", f"--cert-dir={self.dir / 'pki'}", "--enable-priority-and-fairness=false"],
-        )  # fmt: skip
+             "--authorization-mode=Node,RBAC", f"--cert-dir={self.dir / 'pki'}", "--enable-priority-and-fairness=false",
+             f"--audit-policy-file={self.dir / 'audit-policy.yaml'}", f"--audit-log-path={self.audit_log}"]  # fmt: skip
+        api = self._spawn("kube-apiserver", self.api_argv)
         self.write_kubeconfig()
         self.kube = Kube(self.server, p)
         wait_until("kube-apiserver /readyz", self.kube.ready, 120, proc=api)
@@ -203,7 +220,11 @@ class ControlPlane:
             "status": {"allocatable": {"cpu": "64", "memory": "256Gi", "pods": "500"},
                        "capacity": {"cpu": "64", "memory": "256Gi", "pods": "500"}},
         }  # fmt: skip
-        self.kube.send("POST", "/api/v1/nodes", node)
+        try:
+            self.kube.send("POST", "/api/v1/nodes", node)
+        except requests.HTTPError as err:
+            if err.response is None or err.response.status_code != 409:  # kept from an earlier start: fine
+                raise
         wait_until(
             f"node {NODE} Ready",
             lambda: any(c["type"] == "Ready" and c["status"] == "True"
@@ -246,6 +267,8 @@ class ControlPlane:
             "PULUMI_HOME": str(self.dir / "pulumi-home"),
             "PULUMI_SKIP_UPDATE_CHECK": "true",
             "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+            # The stack file stays as committed: the secrets manager is read from the state.
+            "PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER": "true",
             "MESH_CHART_MIRROR": self.mirror,
         }
 
@@ -281,6 +304,11 @@ class ControlPlane:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout)
+
+    def restart_apiserver(self) -> None:
+        self.stop_process("kube-apiserver")
+        api = self._spawn("kube-apiserver", self.api_argv)
+        wait_until("kube-apiserver /readyz", self.kube.ready, 120, proc=api)
 
     def stop(self) -> None:
         if self.operators:
@@ -329,8 +357,42 @@ def up(directory: Path) -> int:
         print(f"local control plane did not start: {err}; see {directory / 'logs'}", file=sys.stderr)
         _stop_pid(proc.pid)
         return 1
+    _local_stack(directory)
     print(f"local control plane up ({json.loads((directory / 'ready').read_text())}); now: source {directory / 'env'}")
     return 0
+
+
+#: What `pulumi stack init` writes into a stack file; the state keeps it too (see the Makefile).
+_SECRETS_LINE = ("encryptionsalt:", "encryptedkey:", "secretsprovider:")
+
+
+def _local_stack(directory: Path) -> None:
+    """Stack ``local`` in the local backend, its tracked stack file left as committed."""
+    env = {**os.environ, **{k: v for k, v in _env_file(directory).items()}}
+    listed = subprocess.run(["pulumi", "stack", "ls", "--json"], cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    if listed.returncode == 0 and any(s["name"] == "local" for s in json.loads(listed.stdout or "[]")):
+        return
+    stack_file = ROOT / "stacks" / "Pulumi.local.yaml"
+    committed = stack_file.read_text()
+    try:
+        subprocess.run(
+            ["pulumi", "--non-interactive", "stack", "init", "local", "--secrets-provider", "passphrase"],
+            cwd=ROOT, env=env, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+    finally:
+        if stack_file.read_text() != committed:
+            kept = [line for line in stack_file.read_text().splitlines(keepends=True) if not line.startswith(_SECRETS_LINE)]
+            stack_file.write_text("".join(kept))
+
+
+def _env_file(directory: Path) -> dict[str, str]:
+    """The variables of ``<dir>/env``, PATH expanded."""
+    out = {}
+    for line in (directory / "env").read_text().splitlines():
+        if line.startswith("export "):
+            k, _, v = line.removeprefix("export ").partition("=")
+            out[k] = os.path.expandvars(shlex.split(v)[0]) if v else ""
+    return out
 
 
 def _alive(pid: int) -> bool:

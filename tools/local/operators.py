@@ -51,6 +51,7 @@ class Operators:
         self.first_seen: dict[str, float] = {}
         self.ready_at: dict[str, float] = {}
         self._stop = threading.Event()
+        self._last_error: str | None = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -67,7 +68,13 @@ class Operators:
             try:
                 self.reconcile()
             except Exception as err:
-                self.log(f"stand-in operators: {err}")
+                # Said once per kind of error, not on every poll (the API server may be stopped on purpose).
+                text = str(err).split(" for url")[0]
+                if text != self._last_error:
+                    self.log(f"stand-in operators: {text}")
+                self._last_error = text
+            else:
+                self._last_error = None
 
     def _due(self, obj: dict) -> bool:
         uid = obj["metadata"]["uid"]

@@ -1,0 +1,309 @@
+"""The scenarios, in order, with the real Pulumi CLI and provider on the local control plane.
+
+Each checks what a user relies on against the API server itself (objects, audit log), never
+against the program's own idea of it. ``make itest`` runs them; ``make test`` leaves them out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import time
+from typing import Any
+
+import pytest
+import requests
+import yaml
+from harness import ROOT, STACK, Project, timed
+
+pytestmark = pytest.mark.itest
+
+CLUSTER_SCOPED = {"Namespace", "ClusterIssuer", "Installation", "Goldmane", "Whisker", "ClusterRole", "ClusterRoleBinding"}
+_discovery: dict[str, dict[str, tuple[str, bool]]] = {}
+
+
+def api_path(project: Project, obj: dict) -> str:
+    """The REST path of ``obj``, from the API server's own discovery."""
+    gv = obj["apiVersion"]
+    if gv not in _discovery:
+        base = "/api/v1" if gv == "v1" else f"/apis/{gv}"
+        found = project.cp.kube.get(base)["resources"]
+        _discovery[gv] = {r["kind"]: (r["name"], r["namespaced"]) for r in found if "/" not in r["name"]}
+    plural, namespaced = _discovery[gv][obj["kind"]]
+    base = "/api/v1" if gv == "v1" else f"/apis/{gv}"
+    ns = obj["metadata"].get("namespace")
+    return (
+        f"{base}/namespaces/{ns}/{plural}/{obj['metadata']['name']}"
+        if namespaced
+        else f"{base}/{plural}/{obj['metadata']['name']}"
+    )
+
+
+def live(project: Project, obj: dict) -> dict | None:
+    try:
+        return project.cp.kube.get(api_path(project, obj))
+    except requests.HTTPError as err:
+        if err.response is not None and err.response.status_code == 404:
+            return None
+        raise
+
+
+def differences(want: Any, got: Any, path: str = "") -> list[str]:
+    """Every field ``want`` sets that ``got`` lacks or holds differently (the API server adds defaults)."""
+    if isinstance(want, dict):
+        if not isinstance(got, dict):
+            return [f"{path}: want an object, got {got!r}"]
+        out = []
+        for k, v in want.items():
+            out += differences(v, got.get(k), f"{path}.{k}")
+        return out
+    if isinstance(want, list):
+        if not isinstance(got, list) or len(got) != len(want):
+            return [f"{path}: want {len(want)} items, got {got!r}"]
+        out = []
+        for i, (w, g) in enumerate(zip(want, got, strict=True)):
+            out += differences(w, g, f"{path}[{i}]")
+        return out
+    if want != got and str(want) != str(got):
+        return [f"{path}: want {want!r}, got {got!r}"]
+    return []
+
+
+def compare(project: Project, manifests: list[dict]) -> list[str]:
+    problems = []
+    for obj in manifests:
+        ref = f"{obj['kind']} {obj['metadata'].get('namespace', '')}/{obj['metadata']['name']}"
+        got = live(project, obj)
+        if got is None:
+            problems.append(f"{ref}: rendered, but not in the API server")
+            continue
+        want = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind", "status")}
+        problems += [f"{ref}{d}" for d in differences(want, got)]
+    return problems
+
+
+def key(obj: dict) -> tuple[str, str, str]:
+    return (obj["kind"], obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
+
+
+def wait_for(what: str, check, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"{what} not reached within {timeout} s"
+        time.sleep(0.5)
+
+
+# --- 7 (first: it must create nothing in an empty cluster) ----------------------------------------
+
+
+def test_bad_config_fails_cleanly_and_every_stack_file_is_accepted(project: Project) -> None:
+    namespaces = {n["metadata"]["name"] for n in project.cp.kube.get("/api/v1/namespaces")["items"]}
+    project.write(project.config(apps={"namespace": "Not_A_Label"}))
+    try:
+        done = project.pulumi("up", "--yes", "--stack", STACK, check=False)
+    finally:
+        project.write(project.config())
+    out = done.stdout + done.stderr
+    assert done.returncode != 0
+    assert "invalid stack configuration" in out and "mesh-platform:apps.namespace" in out, out[-3000:]
+    assert "Traceback" not in out, out[-3000:]
+    assert {n["metadata"]["name"] for n in project.cp.kube.get("/api/v1/namespaces")["items"]} == namespaces
+    state = json.loads(project.pulumi("stack", "export", "--stack", STACK).stdout)
+    assert not [r for r in state["deployment"].get("resources") or [] if r["type"].startswith("kubernetes:")]
+    project.pulumi("stack", "select", STACK)
+
+    # The real CLI validates each stack file against Pulumi.yaml's object-typed config (before it
+    # runs a program; an empty one here, so that kind and EKS stacks need neither Docker nor AWS).
+    check = Project(project.cp, name="config-check", program=False)
+    for f in sorted((ROOT / "stacks").glob("Pulumi.*.yaml")):
+        name = f"check-{f.name.removeprefix('Pulumi.').removesuffix('.yaml')}"
+        shutil.copy2(f, check.dir / "stacks" / f"Pulumi.{name}.yaml")
+        check.pulumi("stack", "init", name, "--secrets-provider", "passphrase")
+        check.pulumi("preview", "--stack", name)
+    # ... and refuses a value of the type Pulumi.yaml does not declare: the check above can fail.
+    (check.dir / "stacks" / "Pulumi.check-bad.yaml").write_text('config:\n  mesh-platform:cluster: "kind"\n')
+    check.pulumi("stack", "init", "check-bad", "--secrets-provider", "passphrase")
+    bad = check.pulumi("preview", "--stack", "check-bad", check=False)
+    assert bad.returncode != 0 and "key 'cluster' must be of type 'object'" in bad.stderr, bad.stdout + bad.stderr
+
+
+# --- 1 ------------------------------------------------------------------------------------------
+
+
+def test_up_from_empty_matches_the_render(project: Project) -> None:
+    with timed("up"):
+        project.pulumi("up", "--yes", "--skip-preview", "--stack", STACK, timeout=900)
+    rendered = project.render("initial")
+    assert len(rendered) > 30, "the render lists too few objects to be the dev-like stack"
+    problems = compare(project, rendered)
+    assert not problems, "the API server disagrees with the offline render:\n" + "\n".join(problems[:40])
+    # The stand-in workloads the stack's policies and routes select are there, Ready.
+    for ns, name in (("istio-system", "istiod"), ("istio-ingress", "istio-ingress"), ("observability", "prometheus-server")):
+        dep = project.cp.kube.get(f"/apis/apps/v1/namespaces/{ns}/deployments/{name}")
+        assert dep["status"].get("readyReplicas") == dep["spec"]["replicas"], (ns, name, dep["status"])
+    tls = project.cp.kube.get("/api/v1/namespaces/istio-ingress/secrets/gateway-tls")
+    assert tls["type"] == "kubernetes.io/tls" and tls["data"]["tls.crt"]
+
+
+# --- 2 ------------------------------------------------------------------------------------------
+
+
+def _t(event: dict, field: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(event[field].replace("Z", "+00:00"))
+
+
+def test_order_read_back_from_the_api_server(project: Project) -> None:
+    events = [e for e in project.cp.audit() if (e.get("responseStatus") or {}).get("code", 0) < 300]
+    # 201 Created: a POST, or the provider's server-side apply (a PATCH) of an object that did not exist.
+    creates = [e for e in events if e["responseStatus"]["code"] == 201 and not e["objectRef"].get("subresource")]
+
+    def created(resource: str, namespace: str | None = None, name: str | None = None) -> list[dict]:
+        return [
+            e
+            for e in creates
+            if e["objectRef"]["resource"] == resource
+            and (namespace is None or e["objectRef"].get("namespace") == namespace)
+            and (name is None or e["objectRef"].get("name") == name)
+        ]
+
+    ready = [
+        e
+        for e in events
+        if e["objectRef"]["resource"] == "installations"
+        and e["objectRef"].get("subresource") == "status"
+        and e["verb"] == "patch"
+    ]
+    assert created("installations") and ready, "no Installation created and made Ready"
+    installation_ready = _t(ready[0], "stageTimestamp")
+    istio = [
+        e
+        for e in creates
+        if e["objectRef"].get("namespace") in ("istio-system", "istio-ingress")
+        or (e["objectRef"]["resource"] == "customresourcedefinitions" and e["objectRef"]["name"].endswith("istio.io"))
+    ]
+    assert istio, "no Istio object in the audit log"
+    first_istio = min(istio, key=lambda e: _t(e, "requestReceivedTimestamp"))
+    assert installation_ready < _t(first_istio, "requestReceivedTimestamp"), (
+        f"{first_istio['objectRef']} was created before the Installation was Ready"
+    )
+
+    istiod = created("deployments", "istio-system", "istiod")
+    workloads = created("deployments", "demo") + created("pods", "demo")
+    assert istiod and workloads
+    first_workload = min(_t(e, "requestReceivedTimestamp") for e in workloads)
+    assert _t(istiod[0], "stageTimestamp") < first_workload, "a demo workload was created before istiod's release"
+
+    deny = created("networkpolicies", "demo", "default-deny")
+    pods = created("pods", "demo")
+    assert deny and pods
+    assert _t(deny[0], "stageTimestamp") < min(_t(e, "requestReceivedTimestamp") for e in pods), (
+        "a demo pod ran before the default deny"
+    )
+
+
+# --- 3 ------------------------------------------------------------------------------------------
+
+
+def test_preview_after_up_is_a_no_op(project: Project) -> None:
+    with timed("no_op_preview"):
+        project.pulumi("preview", "--expect-no-changes", "--stack", STACK)
+
+
+# --- 4 ------------------------------------------------------------------------------------------
+
+CHANGED_APPS = {
+    "services": [
+        {
+            "name": "my-service",
+            "port": 5000,
+            "versions": ["v1", "v2"],
+            "expose": True,
+            "routes": [
+                {"prefix": "/v1", "destinations": [{"subset": "v1"}]},
+                # The canary: 90/10 instead of all on v2.
+                {"destinations": [{"subset": "v1", "weight": 90}, {"subset": "v2", "weight": 10}]},
+            ],
+            "allowFrom": ["frontend", "client"],
+        },
+        {"name": "frontend", "port": 8080, "role": "frontend"},
+        # A service added.
+        {"name": "billing", "port": 7000, "allowFrom": ["frontend"]},
+    ]
+}
+
+
+def test_config_change_updates_in_place(project: Project) -> None:
+    before = {key(o): o for o in project.render("before-change")}
+    project.write(project.config(apps=CHANGED_APPS))
+    after = {key(o): o for o in project.render("after-change")}
+    want_creates = set(after) - set(before)
+    want_updates = {k for k in set(after) & set(before) if after[k] != before[k]}
+    assert want_creates and want_updates
+
+    preview = json.loads(project.pulumi("preview", "--json", "--stack", STACK).stdout)
+    steps = preview.get("steps") or []
+    ops: dict[str, set] = {}
+    for s in steps:
+        state = s.get("newState") or s.get("oldState") or {}
+        if not state.get("type", "").startswith("kubernetes:") or state["type"].startswith(
+            ("kubernetes:helm", "pulumi:providers")
+        ):
+            if s["op"] not in ("same", "read"):
+                ops.setdefault("other " + s["op"], set()).add(s["urn"])
+            continue
+        ops.setdefault(s["op"], set()).add(key(state["inputs"]))
+    assert not {op for op in ops if "replace" in op or op == "delete" or op.startswith("other")}, ops
+    assert ops.get("create", set()) == want_creates, ops.get("create")
+    assert ops.get("update", set()) == want_updates, ops.get("update")
+
+    with timed("update"):
+        project.pulumi("up", "--yes", "--skip-preview", "--stack", STACK)
+    vs = live(project, after[("VirtualService", "demo", "my-service")])
+    assert vs is not None
+    weights = [[d.get("weight") for d in r["route"]] for r in vs["spec"]["http"]]
+    assert [90, 10] in weights, weights
+    assert not compare(project, list(after.values()))
+    project.pulumi("preview", "--expect-no-changes", "--stack", STACK)
+
+
+# --- 5 ------------------------------------------------------------------------------------------
+
+
+def test_destroy_leaves_nothing(project: Project) -> None:
+    rendered = project.render("before-destroy")
+    with timed("destroy"):
+        project.pulumi("destroy", "--yes", "--skip-preview", "--stack", STACK, timeout=900)
+    namespaces = [o for o in rendered if o["kind"] == "Namespace"]
+    assert namespaces
+    wait_for("the stack's namespaces gone", lambda: all(live(project, n) is None for n in namespaces), 120)
+    left = [key(o) for o in rendered if live(project, o) is not None]
+    assert not left, left
+    state = json.loads(project.pulumi("stack", "export", "--stack", STACK).stdout)
+    assert not state["deployment"].get("resources"), "resources left in the state"
+
+
+# --- 6 ------------------------------------------------------------------------------------------
+
+
+def test_destroy_with_the_api_server_stopped(project: Project) -> None:
+    project.write(project.config())
+    project.pulumi("up", "--yes", "--skip-preview", "--stack", STACK, timeout=900)
+    project.cp.stop_process("kube-apiserver")
+    try:
+        with timed("unreachable_destroy") as t:
+            done = project.pulumi("destroy", "--yes", "--skip-preview", "--stack", STACK, check=False, timeout=120)
+        out = done.stdout + done.stderr
+        # The measured fact: it returns, well within a minute. With the stack's provider setting
+        # (deleteUnreachable false) it refuses to drop the Helm releases from the state.
+        assert t.seconds < 60, f"pulumi destroy took {t.seconds} s with the API server stopped"
+        assert done.returncode == 0 or "can't delete Helm Release with unreachable cluster" in out, out[-3000:]
+        # The project's lab teardown (make destroy): the cluster is gone, so the state goes.
+        with timed("unreachable_stack_rm"):
+            project.pulumi("stack", "rm", "--force", "--yes", "--preserve-config", "--stack", STACK)
+        listed = project.pulumi("stack", "ls", "--json").stdout
+        assert STACK not in {s["name"] for s in json.loads(listed)}, listed
+        assert (project.dir / "stacks" / f"Pulumi.{STACK}.yaml").exists(), "the stack file must stay"
+        yaml.safe_load(project.stack_file.read_text())
+    finally:
+        project.cp.restart_apiserver()
