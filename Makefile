@@ -129,6 +129,10 @@ verify: $(VENV)/.dev ## check STACK offline (FORMAT=text|markdown|json, BASE_REF
 	@$(PY) -m tools.verify --stack $(STACK) $(if $(BASE_REF),--base-ref $(BASE_REF),) $(if $(FORMAT),--format $(FORMAT),) \
 	  $(if $(filter command line environment,$(origin OUT)),--out $(OUT),)
 
+.PHONY: bench
+bench: $(VENV)/.dev ## time render and verify on generated stacks of 10 to 300 services
+	$(PY) -m tools.verify.bench
+
 .PHONY: verify-all
 verify-all: $(VENV)/.dev ## `make verify` for every stack in stacks/
 	@rc=0; for f in stacks/Pulumi.*.yaml; do s=$${f#stacks/Pulumi.}; s=$${s%.yaml}; \
