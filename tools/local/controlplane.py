@@ -191,13 +191,15 @@ class ControlPlane:
         self._spawn(
             "kube-controller-manager",
             [str(k8s / "kube-controller-manager"), *common, f"--service-account-private-key-file={p / 'sa.key'}",
-             f"--root-ca-file={p / 'ca.crt'}", "--use-service-account-credentials=true", "--controllers=*,-nodeipam"],
+             f"--root-ca-file={p / 'ca.crt'}", "--use-service-account-credentials=true", "--controllers=*,-node-ipam-controller"],
         )  # fmt: skip
         self._spawn("kube-scheduler", [str(k8s / "kube-scheduler"), *common])
         self._spawn(
             "kwok",
             [str(self.bins["kwok"] / "kwok"), f"--kubeconfig={self.kubeconfig}", "--manage-all-nodes=true",
-             f"--config={self.bins['kwok'] / 'kwok-stages.yaml'}", f"--node-ip={HOST}", "--server-address="],
+             f"--config={self.bins['kwok'] / 'kwok-stages.yaml'}", f"--node-ip={HOST}", "--server-address=",
+             # kwok renews the node's Lease: the node lifecycle controller sees a live node and leaves its pods Ready.
+             "--node-lease-duration-seconds=40"],
         )  # fmt: skip
         self._node()
         charts.package(self.dir / "charts", self.bins["helm"] / "helm")
