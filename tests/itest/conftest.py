@@ -1,3 +1,3 @@
 """Fixtures and report hooks of the itest scenarios (tests/itest/harness.py)."""
 
-from harness import plane, project, pytest_runtest_logreport, pytest_sessionfinish  # noqa: F401
+from itest.harness import plane, project, pytest_runtest_logreport, pytest_sessionfinish  # noqa: F401

@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 import requests
 import yaml
-from harness import ROOT, STACK, Project, timed
+
+from itest.harness import ROOT, STACK, Project, timed
 
 pytestmark = pytest.mark.itest
 

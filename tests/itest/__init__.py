@@ -1,0 +1,1 @@
+"""Scenarios on the local control plane (make itest)."""
