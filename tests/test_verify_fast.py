@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from functools import cache
 from typing import Any
 
@@ -106,3 +107,16 @@ def test_schema_findings_are_those_of_the_straightforward_path() -> None:
     assert len([v for v in fast if "Deployment" in v.object]) >= 2 and any("NoSuchKind" in v.message for v in fast)
     assert sorted(fast) == sorted(slow)
     assert schema.check(objects, version, fast=True) == schema.check(objects, version, fast=False) == []
+
+
+def test_the_schema_check_beside_gives_the_checks_answer_and_survives_a_dead_worker(monkeypatch) -> None:
+    objects = [
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "bogus": 1}},
+        {"apiVersion": "v1", "kind": "NoSuchKind", "metadata": {"name": "y"}},
+    ]
+    expected = schema.check(objects, "1.34")
+    assert len(expected) == 2
+    assert schema.check_beside(objects, "1.34")() == expected
+    # A worker that dies before answering: the check runs in the caller.
+    monkeypatch.setattr(schema.multiprocessing.connection.Connection, "send", lambda self, obj: os._exit(3))
+    assert schema.check_beside(objects, "1.34")() == expected

@@ -12,8 +12,10 @@ The mesh layer governs TCP into injected pods only; its non-TCP verdicts are not
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import io
+import multiprocessing
 import os
 import re
 import sys
@@ -105,6 +107,20 @@ def _run_nca(resources: list[dict[str, Any]], policies: list[dict[str, Any]], fa
         if not out.exists():
             raise RuntimeError(f"network-config-analyzer produced no result: {log.read_text()[-500:]}")
         return out.read_text()
+
+
+def _run_all(resources: list[dict[str, Any]], layers: list[list[dict[str, Any]]]) -> list[str]:
+    """NCA's answers for each policy list; the runs are independent, so they share the machine's cores.
+
+    Workers are forked (no interpreter start-up, NCA already imported) and get only their inputs.
+    """
+    import nca.nca_cli  # noqa: F401 (imported before the fork, once for every worker)
+
+    workers = min(len(layers), os.cpu_count() or 1)
+    if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return [_run_nca(resources, policies) for policies in layers]
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        return list(pool.map(_run_nca, [resources] * len(layers), layers))
 
 
 @contextlib.contextmanager
@@ -234,11 +250,13 @@ def flows(
     }
     cni = [o for o in objects if o.get("kind") in CNI_KINDS]
     mesh = [o for o in objects if o.get("kind") in MESH_KINDS]
+    layers = [cni, mesh, cni + mesh] if mesh else [cni]
+    texts = _run_all(resources, layers) if fast else [_run_nca(resources, policies, fast=False) for policies in layers]
     result: set[Flow] = set()
-    result |= parse(_run_nca(resources, cni, fast), "cni", names)
+    result |= parse(texts[0], "cni", names)
     if mesh:
-        result |= parse(_run_nca(resources, mesh, fast), "mesh", names, tcp_only=True)
-        result |= parse(_run_nca(resources, cni + mesh, fast), "combined", names)
+        result |= parse(texts[1], "mesh", names, tcp_only=True)
+        result |= parse(texts[2], "combined", names)
         # NCA applies AuthorizationPolicy to every port; the sidecar never sees the ones it does not capture.
         result |= sidecar.uncaptured(
             [f for f in result if f.layer == "cni"],

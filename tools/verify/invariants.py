@@ -230,7 +230,9 @@ def edges_hold(recording: Recording, s: Settings) -> list[Violation]:
         if e.via == "data" and not waiting:
             out.append(Violation("order", f"component {e.component}", f"nothing reads {what}: {e.reason}"))
         if e.via == "after":
+            # By URN: ``r not in waiting`` would compare whole registrations, inputs and all.
+            waiting_urns = {r.urn for r in waiting}
             for r in members:
-                if r not in waiting:
+                if r.urn not in waiting_urns:
                     out.append(Violation("order", registration_ref(r), f"can start before {what}: {e.reason}"))
     return out

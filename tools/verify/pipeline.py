@@ -44,8 +44,12 @@ def verify_stack(stack: str, config_file: Path | None = None, base_ref: str | No
     recording = engine.run(stack, config_file=config_file)
     objects = recording.manifests()
     result = Result(source=f"stack {stack}", checked=len(objects))
-    result.violations += schema.check(objects, settings.cluster.kubernetes_version, fast=fast)
+    if fast:
+        schema_violations = schema.check_beside(objects, settings.cluster.kubernetes_version)
+    else:
+        schema_violations = lambda: schema.check(objects, settings.cluster.kubernetes_version, fast=False)  # noqa: E731
     result.flows, result.routes, route_violations = _traffic(objects, settings, fast=fast)
+    result.violations += schema_violations()
     result.violations += route_violations
     workload_ns = [settings.apps.namespace] if settings.apps.enabled else []
     result.violations += invariants.admits_all(objects)

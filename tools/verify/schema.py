@@ -14,11 +14,13 @@ from __future__ import annotations
 import functools
 import importlib
 import importlib.util
+import multiprocessing
+import os
 import re
 import sys
 import types
 import typing
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -240,3 +242,33 @@ def _core_validator(kubernetes_version: str, api_version: str, kind: str) -> jso
     definitions = utils.schema_contents(f"{folder}/_definitions.json", kubernetes_version)
     registry = Resource.from_contents(definitions) @ (Resource.from_contents(schema) @ Registry())
     return jsonschema.Draft202012Validator(schema, registry=registry)
+
+
+def check_beside(objects: list[dict[str, Any]], kubernetes_version: str) -> Callable[[], list[Violation]]:
+    """``check`` in a forked process while the caller goes on; the returned function waits for its answer.
+
+    Loading the CRD models is most of a small stack's schema check and needs none of the
+    caller's later work, so the two share the machine's cores. Where fork is unavailable, or the
+    worker dies, the check runs here instead: the answer is always ``check``'s.
+    """
+    if (os.cpu_count() or 1) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return lambda: check(objects, kubernetes_version)
+    receive, send = multiprocessing.Pipe(duplex=False)
+
+    def work() -> None:
+        send.send(check(objects, kubernetes_version))
+
+    worker = multiprocessing.get_context("fork").Process(target=work, daemon=True)
+    worker.start()
+    send.close()
+
+    def result() -> list[Violation]:
+        try:
+            return receive.recv()
+        except EOFError:
+            return check(objects, kubernetes_version)
+        finally:
+            receive.close()
+            worker.join()
+
+    return result
