@@ -77,7 +77,7 @@ def ref(obj: dict[str, Any]) -> str:
     """``Kind namespace/name`` of a manifest, for messages."""
     meta = obj.get("metadata") or {}
     ns = meta.get("namespace")
-    return f"{obj.get('kind', '?')} {ns + '/' if ns else ''}{meta.get('name', '?')}"
+    return f"{obj.get('kind', '?')} {f'{ns}/' if ns else ''}{meta.get('name', '?')}"  # ns may be any YAML type
 
 
 def registration_ref(r: Any) -> str:
