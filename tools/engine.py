@@ -249,8 +249,17 @@ def settings(config_file: Path, stack: str) -> Any:
     from components.settings import parse
 
     config, _ = read_config(config_file)
-    raw = {k.split(":", 1)[1]: json.loads(v) for k, v in config.items() if k.startswith(f"{PROJECT}:")}
+    raw = {k.split(":", 1)[1]: _decoded(v) for k, v in config.items() if k.startswith(f"{PROJECT}:")}
     return parse(raw, stack)
+
+
+def _decoded(value: str) -> Any:
+    """A config value as the program sees it: objects arrive JSON-encoded, a plain string as is
+    (``mesh-platform:charts: m`` is then refused as 'should be an object', not a JSON error)."""
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        return value
 
 
 def run(stack: str, config_file: Path | None = None, config: dict[str, str] | None = None) -> Recording:
