@@ -332,7 +332,8 @@ def test_corpus_stack_configs_are_refused(path: Path, capsys) -> None:
 def test_corpus_manifests_end_cleanly(path: Path, capsys) -> None:
     assert verify_cli.main(["--manifests", str(path), "--format", "json"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("error: "), err
+    # The last line is the command's; network-config-analyzer, run in a worker, may print its own first.
+    assert err.splitlines()[-1].startswith("error: ") and "Traceback" not in err, err
 
 
 def test_the_corpus_is_there() -> None:
