@@ -28,6 +28,12 @@ ifneq ($(filter $(CLOUD_STACKS),$(STACK)),)
   BACKEND ?= s3://$(STATE_BUCKET)?region=$(AWS_REGION)
   SECRETS_PROVIDER ?= awskms://$(KMS_ALIAS)?region=$(AWS_REGION)
   PREREQS := aws kubectl pulumi
+else ifeq ($(STACK),local)
+  # The local control plane's stack (`make local-up`, then `source out/local/env`): its state and
+  # passphrase are the ones out/local/env names; it needs the built pulumi only.
+  BACKEND ?= $(or $(PULUMI_BACKEND_URL),file://$(CURDIR)/out/local/state)
+  SECRETS_PROVIDER ?= passphrase
+  PREREQS := pulumi
 else ifneq ($(filter $(SHARED_LABS),$(STACK)),)
   BACKEND ?= s3://$(STATE_BUCKET)?region=$(AWS_REGION)
   SECRETS_PROVIDER ?= awskms://$(KMS_ALIAS)?region=$(AWS_REGION)

@@ -60,6 +60,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     line = f"{passed} passed, {failed} failed"
     if reporter is not None:
+        reporter.ensure_newline()
         reporter.write_line(f"itest report: {OUT / 'report.json'}")
         reporter.write_line(line)
     else:

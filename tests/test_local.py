@@ -1,0 +1,257 @@
+"""tools/local without processes: build recipes, stand-in charts, stand-in operators, language host.
+
+The processes themselves run in the itest scenarios (tests/itest, `make itest`).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import re
+
+import pytest
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from components.settings import UPSTREAM_CHART_REPOS
+from tools.local import build, charts, controlplane, langhost, operators, pki
+
+# --- build ------------------------------------------------------------------------------------
+
+
+def test_relative_replaces_are_found_and_forbidden_ones_kept() -> None:
+    go_mod = """module go.etcd.io/etcd/server/v3
+replace (
+\tgo.etcd.io/etcd/api/v3 => ../api
+\tgo.etcd.io/etcd/pkg/v3 v3.6.0 => ./pkg
+)
+replace k8s.io/api => ./staging/src/k8s.io/api
+replace go.etcd.io/etcd => ./FORBIDDEN_DEPENDENCY
+replace github.com/atotto/clipboard => github.com/tgummerer/clipboard v0.0.0-20241001131231-d02d263e614e
+"""
+    assert build.relative_replaces(go_mod) == ["go.etcd.io/etcd/api/v3", "go.etcd.io/etcd/pkg/v3", "k8s.io/api"]
+
+
+def test_every_relative_replace_gets_a_published_version() -> None:
+    k8s = build.TOOLS["kubernetes"]
+    assert build.pin_of(k8s, "k8s.io/client-go") == "v0.35.4" == build.pin_of(k8s, "k8s.io/kube-aggregator")
+    assert build.pin_of(k8s, "sigs.k8s.io/yaml") is None
+    assert build.pin_of(build.TOOLS["pulumi"], "github.com/pulumi/pulumi/sdk/v3") == "v3.274.1"
+    assert build.pin_of(build.TOOLS["etcd"], "go.etcd.io/etcd/client/v3") == "v3.6.16"
+
+
+def test_cache_directories_are_keyed_by_version_and_recipe() -> None:
+    assert {t.key for t in build.TOOLS.values()} == {
+        "etcd-3.6.16-r1",
+        "kubernetes-1.35.4-r1",
+        "kwok-0.8.0-r1",
+        "helm-3.18.6-r1",
+        "pulumi-3.274.1-r1",
+        "provider-kubernetes-v4.0.0-20260115033456-f47bc2d6f199-r1",
+        "language-python-3.272.0-r1",
+    }
+    assert build.TOOLS["kwok"].module_version == "v0.8.0"
+    # The plugin version the CLI is told is the SDK's pin (requirements.txt).
+    assert f"pulumi-kubernetes=={build.PROVIDER_AS}" in (controlplane.ROOT / "requirements.txt").read_text()
+    assert f"pulumi=={build.PULUMI_SDK}" in (controlplane.ROOT / "requirements.txt").read_text()
+
+
+def test_a_built_tool_is_reused_and_a_half_built_one_is_not(tmp_path, monkeypatch) -> None:
+    tool = build.TOOLS["language-python"]
+    (tmp_path / tool.key / "bin").mkdir(parents=True)
+    (tmp_path / tool.key / "build-seconds").write_text("2\n")
+    calls = []
+    monkeypatch.setattr(build, "_go", lambda *a, **k: calls.append(a) or "{}")
+    with pytest.raises(KeyError):  # no .done: it builds (and the stubbed go gives no module dir)
+        build.build(tool, tmp_path, log=lambda _: None)
+    assert calls
+    (tmp_path / tool.key / ".done").write_text("")
+    calls.clear()
+    assert build.build(tool, tmp_path, log=lambda _: None) == tmp_path / tool.key / "bin" and not calls
+
+
+def test_unknown_tool_is_one_line_and_exit_2(capsys) -> None:
+    assert build.main(["kubelet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown tool 'kubelet'" in err and "kwok" in err
+
+
+# --- stand-in charts ----------------------------------------------------------------------------
+
+
+def test_stand_ins_are_the_charts_the_stack_installs_at_their_pins() -> None:
+    assert set(charts.VERSIONS) == set(UPSTREAM_CHART_REPOS) == set(charts.WORKLOADS)
+
+
+def test_every_custom_resource_the_stack_creates_has_a_stand_in_crd(stack) -> None:
+    crds = {(f"{g}/{v}", k) for rows in charts.CRDS.values() for g, v, k, _, _ in rows}
+    builtin = re.compile(r"^(v1|apps/v1|networking\.k8s\.io/v1|rbac\.authorization\.k8s\.io/v1|policy/v1)$")
+    for name in ("dev", "prod", "local"):
+        created = {(m["apiVersion"], m["kind"]) for m in stack(name).manifests() if not builtin.match(m["apiVersion"])}
+        assert created <= crds, f"{name}: no stand-in CRD for {sorted(created - crds)}"
+
+
+def test_stand_in_workloads_carry_the_labels_the_stack_selects() -> None:
+    from components.istio import GATEWAY_SELECTOR, ISTIO_CSR_LABELS, ISTIOD_SELECTOR
+    from components.observability import KIALI_LABELS, PROMETHEUS_LABELS
+
+    pods = []
+    for chart in charts.VERSIONS:
+        for doc in yaml.safe_load_all(charts.templates(chart)):
+            if doc and doc["kind"] == "Deployment":
+                pods.append(doc["spec"]["template"]["metadata"]["labels"])
+                assert doc["metadata"]["labels"]["mesh-platform.dev/stand-in"] == "true"
+    for selector in (GATEWAY_SELECTOR, ISTIO_CSR_LABELS, ISTIOD_SELECTOR, KIALI_LABELS, PROMETHEUS_LABELS):
+        assert any(selector.items() <= p.items() for p in pods), f"no stand-in pod matches {selector}"
+
+
+# --- stand-in operators -------------------------------------------------------------------------
+
+
+class FakeKube:
+    """Objects by API path; PATCH merges status, POST/PUT store."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, dict] = {}
+
+    def add(self, path: str, obj: dict) -> None:
+        obj["metadata"].setdefault("uid", path)
+        self.objects[path] = obj
+
+    def get(self, path: str) -> dict:
+        if path in self.objects:
+            return self.objects[path]
+        if path.startswith("/apis/") and path.count("/") == 4:  # a list of a cluster-wide resource
+            plural = path.rsplit("/", 1)[1]
+            return {"items": [o for p, o in self.objects.items() if f"/{plural}/" in p]}
+        raise RuntimeError(f"404 Not Found: {path}")
+
+    def send(self, method: str, path: str, body: dict | None = None, content_type: str = "") -> dict:
+        if method == "PATCH":
+            self.objects[path.removesuffix("/status")]["status"] = body["status"]
+        elif method == "POST":
+            self.objects[f"{path}/{body['metadata']['name']}"] = body
+        else:
+            self.objects[path] = body
+        return {}
+
+
+def _ready(obj: dict) -> bool:
+    return operators._ready(obj)
+
+
+def test_operators_set_ready_after_the_delay_and_issue_real_certificates() -> None:
+    kube = FakeKube()
+    cm = "/apis/cert-manager.io/v1"
+    kube.add("/apis/operator.tigera.io/v1/installations/default", {"kind": "Installation", "metadata": {"name": "default"}})
+    kube.add(
+        f"{cm}/clusterissuers/selfsigned",
+        {"kind": "ClusterIssuer", "metadata": {"name": "selfsigned"}, "spec": {"selfSigned": {}}},
+    )
+    kube.add(
+        f"{cm}/clusterissuers/ca", {"kind": "ClusterIssuer", "metadata": {"name": "ca"}, "spec": {"ca": {"secretName": "ca"}}}
+    )
+    kube.add(
+        f"{cm}/namespaces/cert-manager/certificates/ca",
+        {
+            "kind": "Certificate",
+            "metadata": {"name": "ca", "namespace": "cert-manager"},
+            "spec": {
+                "isCA": True,
+                "commonName": "test CA",
+                "secretName": "ca",
+                "issuerRef": {"name": "selfsigned", "kind": "ClusterIssuer"},
+            },
+        },
+    )
+    kube.add(
+        f"{cm}/namespaces/istio-ingress/certificates/gw",
+        {
+            "kind": "Certificate",
+            "metadata": {"name": "gw", "namespace": "istio-ingress"},
+            "spec": {
+                "dnsNames": ["localhost"],
+                "secretName": "gateway-tls",
+                "issuerRef": {"name": "ca", "kind": "ClusterIssuer"},
+            },
+        },
+    )
+    slow = operators.Operators(kube, log=lambda _: None, delay=3600)
+    slow.reconcile()
+    assert not any(_ready(o) for o in kube.objects.values()), "Ready before the delay"
+
+    ops = operators.Operators(kube, log=lambda _: None, delay=0)
+    for _ in range(4):  # issuer → CA cert → CA issuer → gateway cert
+        ops.reconcile()
+    assert _ready(kube.objects["/apis/operator.tigera.io/v1/installations/default"])
+    assert all(_ready(o) for p, o in kube.objects.items() if p.startswith(cm))
+    ca_secret = kube.objects["/api/v1/namespaces/cert-manager/secrets/ca"]["data"]
+    gw_secret = kube.objects["/api/v1/namespaces/istio-ingress/secrets/gateway-tls"]
+    ca = x509.load_pem_x509_certificate(base64.b64decode(ca_secret["tls.crt"]))
+    gw = x509.load_pem_x509_certificate(base64.b64decode(gw_secret["data"]["tls.crt"]))
+    assert gw_secret["type"] == "kubernetes.io/tls"
+    assert ca.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    assert gw.issuer == ca.subject
+    ca.public_key().verify(gw.signature, gw.tbs_certificate_bytes, ec.ECDSA(gw.signature_hash_algorithm))
+    assert gw.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName) == [
+        "localhost"
+    ]
+    assert gw.not_valid_after_utc > dt.datetime.now(dt.UTC)
+    assert base64.b64decode(gw_secret["data"]["ca.crt"]) == pki.cert_pem(ca)
+
+
+def test_a_ca_issuer_waits_for_its_secret() -> None:
+    kube = FakeKube()
+    kube.add(
+        "/apis/cert-manager.io/v1/clusterissuers/ca",
+        {"kind": "ClusterIssuer", "metadata": {"name": "ca"}, "spec": {"ca": {"secretName": "missing"}}},
+    )
+    operators.Operators(kube, log=lambda _: None, delay=0).reconcile()
+    assert not _ready(kube.objects["/apis/cert-manager.io/v1/clusterissuers/ca"])
+
+
+# --- language host ----------------------------------------------------------------------------
+
+
+def test_language_host_runs_the_program_like_the_real_one(tmp_path, monkeypatch) -> None:
+    from google.protobuf import struct_pb2
+    from pulumi.runtime.proto import language_pb2
+
+    monkeypatch.setenv("PULUMI_LANGUAGE_PYTHON_EXEC", "/x/pulumi-language-python-exec")
+    options = struct_pb2.Struct()
+    options.update({"virtualenv": ".venv"})
+    info = language_pb2.ProgramInfo(
+        root_directory=str(tmp_path), program_directory=str(tmp_path), entry_point=".", options=options
+    )
+    req = language_pb2.RunRequest(project="p", stack="s", monitor_address="127.0.0.1:1", dryRun=True, parallel=8, info=info)
+    argv = langhost.command(req, "127.0.0.1:2")
+    assert argv[0] == str(tmp_path / ".venv" / "bin" / "python") and argv[2] == "/x/pulumi-language-python-exec"
+    flags = dict(zip(argv[3:-1:2], argv[4:-1:2], strict=True))
+    assert flags == {
+        "--monitor": "127.0.0.1:1",
+        "--engine": "127.0.0.1:2",
+        "--project": "p",
+        "--stack": "s",
+        "--pwd": str(tmp_path),
+        "--dry_run": "true",
+        "--parallel": "8",
+        "--organization": "",
+        "--root_directory": str(tmp_path),
+    }
+    assert argv[-1] == "."
+
+
+# --- control plane commands -------------------------------------------------------------------
+
+
+def test_down_without_a_running_control_plane_stops_nothing(tmp_path, capsys) -> None:
+    assert controlplane.main(["down", "--dir", str(tmp_path)]) == 0
+    assert "nothing stopped" in capsys.readouterr().out
+
+
+def test_audit_policy_records_every_write() -> None:
+    rules = controlplane.AUDIT_POLICY["rules"]
+    assert rules[0]["verbs"] == ["create", "update", "patch", "delete"] and rules[-1] == {"level": "None"}
+    assert json.dumps(controlplane.AUDIT_POLICY)
