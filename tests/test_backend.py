@@ -180,10 +180,8 @@ def _fail_once(monkeypatch, client, method: str) -> None:
     monkeypatch.setattr(client, method, failing)
 
 
-@mock_aws
-def test_a_failed_create_alias_says_what_exists_and_a_rerun_reuses_the_key(monkeypatch, capsys) -> None:
-    session = boto3.session.Session()
-    kms = session.client("kms", region_name=REGION)
+def _first_run_fails_at(monkeypatch, client: str, method: str) -> None:
+    """The first Backend made fails once at ``client.method``; later runs (the reruns) do not."""
     made: list[Backend] = []
 
     class Recording(Backend):
@@ -191,9 +189,16 @@ def test_a_failed_create_alias_says_what_exists_and_a_rerun_reuses_the_key(monke
             super().__init__(*a, **kw)
             made.append(self)
             if len(made) == 1:
-                _fail_once(monkeypatch, self.kms, "create_alias")
+                _fail_once(monkeypatch, getattr(self, client), method)
 
     monkeypatch.setattr(backend_module, "Backend", Recording)
+
+
+@mock_aws
+def test_a_failed_create_alias_says_what_exists_and_a_rerun_reuses_the_key(monkeypatch, capsys) -> None:
+    session = boto3.session.Session()
+    kms = session.client("kms", region_name=REGION)
+    _first_run_fails_at(monkeypatch, "kms", "create_alias")
     args = ["bootstrap", "--bucket", BUCKET, "--region", REGION]
     assert main(args) == 1
     err = capsys.readouterr().err.splitlines()
@@ -220,16 +225,7 @@ def test_a_failed_create_alias_says_what_exists_and_a_rerun_reuses_the_key(monke
 @mock_aws
 def test_a_failure_after_the_bucket_lists_the_bucket_and_the_rerun_converges(monkeypatch, capsys) -> None:
     session = boto3.session.Session()
-    made: list[Backend] = []
-
-    class Recording(Backend):
-        def __init__(self, *a, **kw) -> None:
-            super().__init__(*a, **kw)
-            made.append(self)
-            if len(made) == 1:
-                _fail_once(monkeypatch, self.s3, "put_bucket_versioning")
-
-    monkeypatch.setattr(backend_module, "Backend", Recording)
+    _first_run_fails_at(monkeypatch, "s3", "put_bucket_versioning")
     args = ["bootstrap", "--bucket", BUCKET, "--region", REGION]
     assert main(args) == 1
     err = capsys.readouterr().err
