@@ -1,7 +1,7 @@
 """python -m tools.verify: check a stack, or your own manifests, offline.
 
     python -m tools.verify --stack dev [--format text|markdown|json] [--base-ref origin/main]
-    python -m tools.verify --manifests app.yaml policies.yaml [--kubernetes-version 1.34]
+    python -m tools.verify --manifests app.yaml policies.yaml [--kubernetes-version 1.35]
 
 Exit status: 0 nothing is violated; 1 violations were found (the report lists them); 2 a usage or
 input error (one line on standard error: a bad stack value, an unreadable or empty manifest file, a

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 import pulumi
 import yaml
 
-from components.settings import Settings
+from components.settings import KUBERNETES_VERSION, Settings
 from tools import engine
 from tools.verify import Flow, Result, Route, Violation, connectivity, diff, intent, invariants, routing, schema
 
-DEFAULT_KUBERNETES_VERSION = "1.34"
+#: Schemas for ``--manifests``: the Kubernetes minor the stacks deploy by default.
+DEFAULT_KUBERNETES_VERSION = KUBERNETES_VERSION
 
 
 def _traffic(
@@ -105,24 +105,11 @@ def _not_an_object(item: Any) -> str | None:
     return f"no {', '.join(missing)}" if missing else None
 
 
-def kubernetes_versions() -> list[str]:
-    """The Kubernetes releases whose schemas ``kubernetes-validate`` carries, as ``1.N``."""
-    from kubernetes_validate.utils import all_versions, major_minor
-
-    return sorted({major_minor(v) for v in all_versions()}, key=lambda v: tuple(int(x) for x in v.split(".")))
-
-
-def check_kubernetes_version(version: str) -> str:
-    known = kubernetes_versions()
-    m = re.fullmatch(r"v?(\d+\.\d+)(?:\.\d+)?", version.strip())
-    wanted = m[1] if m else version
-    if wanted not in known:
-        raise pulumi.RunError(f"--kubernetes-version {version!r} is unknown: schemas exist for {known[0]} to {known[-1]}")
-    return wanted
-
-
 def verify_manifests(paths: list[Path], kubernetes_version: str = DEFAULT_KUBERNETES_VERSION) -> Result:
-    kubernetes_version = check_kubernetes_version(kubernetes_version)
+    try:
+        kubernetes_version = schema.known_version(kubernetes_version)
+    except ValueError as err:
+        raise pulumi.RunError(f"--kubernetes-version {err}") from None
     objects = load_manifests(paths)
     result = Result(source=", ".join(str(p) for p in paths), checked=len(objects))
     result.violations += schema.check(objects, kubernetes_version)

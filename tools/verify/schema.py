@@ -219,18 +219,38 @@ def _core_errors(obj: dict[str, Any], kubernetes_version: str, where: str, fast:
     return out
 
 
+def _minor(version: str) -> tuple[int, ...]:
+    """``1.35`` as (1, 35): kubernetes-validate compares versions as strings, where "1.9" > "1.37"."""
+    from kubernetes_validate.utils import major_minor
+
+    return tuple(int(x) for x in major_minor(version.removeprefix("v")).split("."))
+
+
+def kubernetes_versions() -> list[str]:
+    """The Kubernetes releases whose schemas ``kubernetes-validate`` carries, as ``1.N``."""
+    from kubernetes_validate.utils import all_versions, major_minor
+
+    return sorted({major_minor(v) for v in all_versions()}, key=_minor)
+
+
+def known_version(version: str) -> str:
+    """``version`` (``1.N``, ``v1.N`` or ``1.N.P``) as ``1.N`` when schemas exist for it; else ValueError."""
+    known = kubernetes_versions()
+    m = re.fullmatch(r"v?(\d+\.\d+)(?:\.\d+)?", version.strip())
+    if not m or m[1] not in known:
+        raise ValueError(f"{version!r} is unknown: schemas exist for {known[0]} to {known[-1]}")
+    return m[1]
+
+
 @functools.cache
 def _core_validator(kubernetes_version: str, api_version: str, kind: str) -> jsonschema.protocols.Validator:
     """The strict schema ``kubernetes_validate.validate`` picks for this version, apiVersion and kind
     (the newest release it carries that is not newer than the one asked for)."""
     from kubernetes_validate import utils
 
-    def minor(v: str) -> tuple[int, ...]:
-        return tuple(int(x) for x in utils.major_minor(v.removeprefix("v")).split("."))
-
     wanted = utils.major_minor(kubernetes_version.removeprefix("v"))
-    older = [v for v in utils.all_versions() if minor(v) <= minor(wanted)]
-    if not older or minor(wanted) > minor(utils.latest_version()):
+    older = [v for v in utils.all_versions() if _minor(v) <= _minor(wanted)]
+    if not older or _minor(wanted) > _minor(utils.latest_version()):
         raise kubernetes_validate.SchemaNotFoundError(version=wanted, kind=kind, api_version=api_version)
     version = older[-1]
     group_version = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
