@@ -76,8 +76,12 @@ class Result:
 def ref(obj: dict[str, Any]) -> str:
     """``Kind namespace/name`` of a manifest, for messages."""
     meta = obj.get("metadata") or {}
-    ns = meta.get("namespace")
-    return f"{obj.get('kind', '?')} {f'{ns}/' if ns else ''}{meta.get('name', '?')}"  # ns may be any YAML type
+    return kind_ref(obj.get("kind", "?"), meta.get("namespace"), meta.get("name", "?"))
+
+
+def kind_ref(kind: Any, namespace: Any, name: Any) -> str:
+    """``Kind namespace/name`` (``Kind name`` without a namespace); any YAML type is shown as given."""
+    return f"{kind} {f'{namespace}/' if namespace else ''}{name}"
 
 
 def registration_ref(r: Any) -> str:
@@ -91,4 +95,4 @@ def registration_ref(r: Any) -> str:
         ns, name = meta.get("namespace"), meta.get("name") or r.name
     else:
         ns, name = None, r.name
-    return f"{kind} {ns + '/' if ns else ''}{name}"
+    return kind_ref(kind, ns, name)

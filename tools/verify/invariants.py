@@ -24,7 +24,7 @@ from components.edges import Node
 from components.settings import Settings
 from tools.engine import Recording
 from tools.graph import Graph
-from tools.verify import Flow, Violation, ref, registration_ref
+from tools.verify import Flow, Violation, kind_ref, ref, registration_ref
 
 _EXACT = re.compile(r"^v?\d+\.\d+\.\d+$")
 
@@ -217,7 +217,7 @@ def edges_hold(recording: Recording, s: Settings) -> list[Violation]:
     for e in edges.applying(s):
         before = _found(recording, e.before, s)
         name, ns = e.before.names(s)
-        what = f"{e.before.type.rsplit(':', 1)[-1]} {ns + '/' if ns else ''}{name}"
+        what = kind_ref(e.before.type.rsplit(":", 1)[-1], ns, name)
         if not before:
             out.append(Violation("order", what, f"is not registered, yet {e.component} must wait for it: {e.reason}"))
             continue
