@@ -93,20 +93,21 @@ help: ## list the targets and the variables they read
 
 # The one slow step (about 45 s on a fresh checkout): each phase says what it does, and pip's own
 # lines (Collecting ..., Installing ...) show it moving.
-$(VENV)/.runtime: requirements.txt
+# $(call venv_install,REQUIREMENTS FILE,how long it takes); pipefail fails the step when pip does.
+define venv_install
 	@echo "[1/2] creating $(VENV) with $(PYTHON)"
 	@$(PYTHON) -m venv $(VENV)
-	@echo "[2/2] installing requirements.txt into $(VENV) (about 45 s)"
-	@$(PY) -m pip install --disable-pip-version-check --progress-bar off -r requirements.txt \
+	@echo "[2/2] installing $(1) into $(VENV) ($(2))"
+	@$(PY) -m pip install --disable-pip-version-check --progress-bar off -r $(1) \
 	  | { grep --line-buffered -E '^(Collecting|Installing|Successfully)' || true; }
+endef
+
+$(VENV)/.runtime: requirements.txt
+	$(call venv_install,requirements.txt,about 45 s)
 	@touch $@
 
 $(VENV)/.dev: requirements.txt requirements-dev.txt
-	@echo "[1/2] creating $(VENV) with $(PYTHON)"
-	@$(PYTHON) -m venv $(VENV)
-	@echo "[2/2] installing requirements-dev.txt into $(VENV) (about a minute)"
-	@$(PY) -m pip install --disable-pip-version-check --progress-bar off -r requirements-dev.txt \
-	  | { grep --line-buffered -E '^(Collecting|Installing|Successfully)' || true; }
+	$(call venv_install,requirements-dev.txt,about a minute)
 	@touch $@ $(VENV)/.runtime
 
 .PHONY: venv
