@@ -116,7 +116,29 @@ def test_the_schema_check_beside_gives_the_checks_answer_and_survives_a_dead_wor
     ]
     expected = schema.check(objects, "1.34")
     assert len(expected) == 2
-    assert schema.check_beside(objects, "1.34")() == expected
-    # A worker that dies before answering: the check runs in the caller.
-    monkeypatch.setattr(schema.multiprocessing.connection.Connection, "send", lambda self, obj: os._exit(3))
-    assert schema.check_beside(objects, "1.34")() == expected
+    with schema.CheckBeside("1.34") as beside:
+        assert beside.worker is not None
+        beside.submit(objects)
+        assert beside.result() == expected
+    # A worker that dies while it loads the schemas: the check runs in the caller.
+    monkeypatch.setattr(schema, "_warm", lambda version: os._exit(3))
+    with schema.CheckBeside("1.34") as beside:
+        beside.worker.join()
+        beside.submit(objects)
+        assert beside.result() == expected
+
+
+def test_a_schema_worker_whose_objects_never_come_is_ended() -> None:
+    with schema.CheckBeside("1.35") as beside:
+        worker = beside.worker
+    worker.join(timeout=10)
+    assert worker.exitcode is not None and beside.worker is None
+
+
+def test_without_fork_the_schema_check_runs_in_the_caller(monkeypatch) -> None:
+    monkeypatch.setattr(schema.multiprocessing, "get_all_start_methods", lambda: ["spawn"])
+    objects = [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x", "bogus": 1}}]
+    with schema.CheckBeside("1.34") as beside:
+        assert beside.worker is None
+        beside.submit(objects)
+        assert beside.result() == schema.check(objects, "1.34")

@@ -119,8 +119,12 @@ def _run_all(resources: list[dict[str, Any]], layers: list[list[dict[str, Any]]]
     workers = min(len(layers), os.cpu_count() or 1)
     if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
         return [_run_nca(resources, policies) for policies in layers]
+    # The layer with the most policies (both together) takes longest: started first, the
+    # shorter ones share the other worker instead of waiting behind it.
+    order = sorted(range(len(layers)), key=lambda i: -len(layers[i]))
     with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-        return list(pool.map(_run_nca, [resources] * len(layers), layers))
+        answers = dict(zip(order, pool.map(_run_nca, [resources] * len(layers), [layers[i] for i in order]), strict=True))
+    return [answers[i] for i in range(len(layers))]
 
 
 @contextlib.contextmanager

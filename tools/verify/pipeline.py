@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -41,15 +42,16 @@ def verify_stack(stack: str, config_file: Path | None = None, base_ref: str | No
     settings = engine.settings(config_file, stack)  # raises pulumi.RunError with the clean message
     if base_ref:
         diff.resolve(base_ref)  # an unknown ref fails before any work
-    recording = engine.run(stack, config_file=config_file)
-    objects = recording.manifests()
-    result = Result(source=f"stack {stack}", checked=len(objects))
-    if fast:
-        schema_violations = schema.check_beside(objects, settings.cluster.kubernetes_version)
-    else:
-        schema_violations = lambda: schema.check(objects, settings.cluster.kubernetes_version, fast=False)  # noqa: E731
-    result.flows, result.routes, route_violations = _traffic(objects, settings, fast=fast)
-    result.violations += schema_violations()
+    version = settings.cluster.kubernetes_version
+    # The schema worker loads its schemas while the stack renders here.
+    with schema.CheckBeside(version) if fast else contextlib.nullcontext() as beside:
+        recording = engine.run(stack, config_file=config_file)
+        objects = recording.manifests()
+        if beside is not None:
+            beside.submit(objects)
+        result = Result(source=f"stack {stack}", checked=len(objects))
+        result.flows, result.routes, route_violations = _traffic(objects, settings, fast=fast)
+        result.violations += beside.result() if beside is not None else schema.check(objects, version, fast=False)
     result.violations += route_violations
     workload_ns = [settings.apps.namespace] if settings.apps.enabled else []
     result.violations += invariants.admits_all(objects)

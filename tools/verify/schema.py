@@ -20,7 +20,7 @@ import re
 import sys
 import types
 import typing
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -264,31 +264,84 @@ def _core_validator(kubernetes_version: str, api_version: str, kind: str) -> jso
     return jsonschema.Draft202012Validator(schema, registry=registry)
 
 
-def check_beside(objects: list[dict[str, Any]], kubernetes_version: str) -> Callable[[], list[Violation]]:
-    """``check`` in a forked process while the caller goes on; the returned function waits for its answer.
+#: Core kinds every stack declares: their validators are built while the stack renders.
+_COMMON_CORE_KINDS = (
+    ("v1", "Namespace"),
+    ("v1", "ServiceAccount"),
+    ("v1", "Service"),
+    ("apps/v1", "Deployment"),
+    ("networking.k8s.io/v1", "NetworkPolicy"),
+)
 
-    Loading the CRD models is most of a small stack's schema check and needs none of the
-    caller's later work, so the two share the machine's cores. Where fork is unavailable, or the
-    worker dies, the check runs here instead: the answer is always ``check``'s.
-    """
-    if (os.cpu_count() or 1) < 2 or "fork" not in multiprocessing.get_all_start_methods():
-        return lambda: check(objects, kubernetes_version)
-    receive, send = multiprocessing.Pipe(duplex=False)
 
-    def work() -> None:
-        send.send(check(objects, kubernetes_version))
-
-    worker = multiprocessing.get_context("fork").Process(target=work, daemon=True)
-    worker.start()
-    send.close()
-
-    def result() -> list[Violation]:
+def _warm(kubernetes_version: str) -> None:
+    """Load what ``check`` needs before the objects exist: every CRD model module and the
+    validators of the common core kinds. A version without schemas is left to ``check`` to report."""
+    for module in _CRD_MODULES.values():
+        _crd_module(module)
+    for api_version, kind in _COMMON_CORE_KINDS:
         try:
-            return receive.recv()
-        except EOFError:
-            return check(objects, kubernetes_version)
-        finally:
-            receive.close()
-            worker.join()
+            _core_validator(kubernetes_version, api_version, kind)
+        except (kubernetes_validate.SchemaNotFoundError, kubernetes_validate.InvalidSchemaError):
+            return
 
-    return result
+
+class CheckBeside:
+    """``check`` in a forked process, started before the objects exist.
+
+    Loading the CRD models and the core schemas is most of the check and needs no object, so the
+    worker does it while the caller renders the stack; ``submit`` hands it the objects, and
+    ``result`` waits for its answer while the caller has gone on with other checks. Where fork is
+    unavailable, or the worker dies, the check runs in the caller: the answer is always ``check``'s.
+    Use it as a context manager, so a worker whose objects never come is ended.
+    """
+
+    def __init__(self, kubernetes_version: str) -> None:
+        self.kubernetes_version = kubernetes_version
+        self.objects: list[dict[str, Any]] | None = None
+        self.worker: multiprocessing.process.BaseProcess | None = None
+        if (os.cpu_count() or 1) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+            return
+        self.conn, theirs = multiprocessing.Pipe()
+
+        def work() -> None:
+            _warm(kubernetes_version)
+            theirs.send(check(theirs.recv(), kubernetes_version))
+
+        self.worker = multiprocessing.get_context("fork").Process(target=work, daemon=True)
+        self.worker.start()
+        theirs.close()
+
+    def submit(self, objects: list[dict[str, Any]]) -> None:
+        self.objects = objects
+        if self.worker is not None:
+            try:
+                self.conn.send(objects)
+            except OSError:  # the worker is gone: result() checks here
+                self.close()
+
+    def result(self) -> list[Violation]:
+        assert self.objects is not None, "submit the objects first"
+        if self.worker is not None:
+            try:
+                return self.conn.recv()
+            except EOFError:
+                pass
+            finally:
+                self.close()
+        return check(self.objects, self.kubernetes_version)
+
+    def close(self) -> None:
+        if self.worker is None:
+            return
+        self.conn.close()
+        if self.worker.is_alive():
+            self.worker.terminate()
+        self.worker.join()
+        self.worker = None
+
+    def __enter__(self) -> CheckBeside:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
