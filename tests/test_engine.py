@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 import sys
@@ -98,3 +99,24 @@ def test_monitor_calls_run_in_the_loops_thread_only_on_the_quick_path(monkeypatc
     monkeypatch.setattr(engine.RecordingMonitor, "RegisterResource", watch)
     engine.run("lab", faithful=faithful)
     assert (threads == {threading.get_ident()}) is not faithful
+
+
+def test_the_collector_is_paused_for_the_render_only() -> None:
+    seen: list[bool] = []
+    respond = engine.RecordingMonitor.RegisterResource
+
+    def watch(self: Any, request: Any) -> Any:
+        seen.append(gc.isenabled())
+        return respond(self, request)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(engine.RecordingMonitor, "RegisterResource", watch)
+        engine.run("lab")
+    assert seen and not any(seen)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        engine.run("lab")
+        assert not gc.isenabled()  # a caller's own choice is kept
+    finally:
+        gc.enable()

@@ -92,6 +92,15 @@ def test_the_pairwise_merge_is_what_runs_and_nca_is_restored() -> None:
     assert NetworkLayer.collect_policies_conns_optimized is shipped
 
 
+def test_the_tcp_part_only_is_what_runs_and_nca_is_restored() -> None:
+    from nca.NetworkConfig.NetworkConfigQuery import ConnectivityMapQuery
+
+    shipped = ConnectivityMapQuery.convert_props_to_split_by_tcp
+    with connectivity._tcp_part_only():
+        assert ConnectivityMapQuery.convert_props_to_split_by_tcp is not shipped
+    assert ConnectivityMapQuery.convert_props_to_split_by_tcp is shipped
+
+
 def test_schema_findings_are_those_of_the_straightforward_path() -> None:
     objects, settings = _rendered("dev")
     broken = copy.deepcopy(objects)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import gc
 import io
 import multiprocessing
 import os
@@ -84,7 +85,9 @@ def _resources(objects: list[dict[str, Any]], peers: Iterable[Peer]) -> list[dic
     return ns_docs + workloads
 
 
-def _run_nca(resources: list[dict[str, Any]], policies: list[dict[str, Any]], fast: bool = True) -> str:
+def _run_nca(resources: list[dict[str, Any]], policies: list[dict[str, Any]], fast: bool = True, tcp_only: bool = False) -> str:
+    """NCA's connectivity map of ``resources`` under ``policies``, as text; ``tcp_only``: the
+    caller reads only its TCP part, so (on the fast path) NCA leaves the non-TCP part empty."""
     from nca.nca_cli import nca_main  # heavy import: only when flows are asked for
     from nca.Utils.NcaLogger import NcaLogger
 
@@ -102,14 +105,18 @@ def _run_nca(resources: list[dict[str, Any]], policies: list[dict[str, Any]], fa
         pol.write_text(yaml.dump_all(policies, Dumper=dumper) if policies else "")
         args = ["--connectivity", str(pol), "-r", str(res), "--output_format", "txt_no_fw_rules", "--file_out", str(out)]
         log = Path(tmp, "nca.log")
-        with _captured_output(log), _balanced_unions() if fast else contextlib.nullcontext():
+        with (
+            _captured_output(log),
+            _balanced_unions() if fast else contextlib.nullcontext(),
+            _tcp_part_only() if fast and tcp_only else contextlib.nullcontext(),
+        ):
             nca_main(args)
         if not out.exists():
             raise RuntimeError(f"network-config-analyzer produced no result: {log.read_text()[-500:]}")
         return out.read_text()
 
 
-def _run_all(resources: list[dict[str, Any]], layers: list[list[dict[str, Any]]]) -> list[str]:
+def _run_all(resources: list[dict[str, Any]], layers: list[list[dict[str, Any]]], tcp_only: list[bool]) -> list[str]:
     """NCA's answers for each policy list; the runs are independent, so they share the machine's cores.
 
     Workers are forked (no interpreter start-up, NCA already imported) and get only their inputs.
@@ -118,12 +125,18 @@ def _run_all(resources: list[dict[str, Any]], layers: list[list[dict[str, Any]]]
 
     workers = min(len(layers), os.cpu_count() or 1)
     if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
-        return [_run_nca(resources, policies) for policies in layers]
+        return [_run_nca(resources, policies, tcp_only=tcp) for policies, tcp in zip(layers, tcp_only, strict=True)]
     # The layer with the most policies (both together) takes longest: started first, the
     # shorter ones share the other worker instead of waiting behind it.
     order = sorted(range(len(layers)), key=lambda i: -len(layers[i]))
-    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-        answers = dict(zip(order, pool.map(_run_nca, [resources] * len(layers), [layers[i] for i in order]), strict=True))
+    # gc.freeze: a worker's collector leaves alone the heap it inherits (the rendered stack),
+    # which it would otherwise walk again and again while NCA builds its sets (a third of its time).
+    fork = multiprocessing.get_context("fork")
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=fork, initializer=gc.freeze) as pool:
+        runs = pool.map(
+            _run_nca, [resources] * len(layers), [layers[i] for i in order], [True] * len(layers), [tcp_only[i] for i in order]
+        )
+        answers = dict(zip(order, runs, strict=True))
     return [answers[i] for i in range(len(layers))]
 
 
@@ -167,6 +180,32 @@ def _balanced_unions() -> Iterator[None]:
         yield
     finally:
         NetworkLayer.collect_policies_conns_optimized = fold
+
+
+@contextlib.contextmanager
+def _tcp_part_only() -> Iterator[None]:
+    """Have NCA's connectivity map leave its non-TCP part empty.
+
+    The mesh layer governs TCP only (``parse(..., tcp_only=True)`` drops the rest), and with
+    Istio alone every pair of pods may talk non-TCP: formatting those pairs was most of that
+    run at 300 services. ``ConnectivityMapQuery.convert_props_to_split_by_tcp`` (NCA 2.1.0)
+    splits the allowed set in two; here its second part is the empty set. The TCP part, and so
+    every flow read, is NCA's own. tests/test_verify_fast.py compares flows with ``fast=False``.
+    """
+    from nca.CoreDS.ConnectivityProperties import ConnectivityProperties
+    from nca.NetworkConfig.NetworkConfigQuery import ConnectivityMapQuery
+
+    split = ConnectivityMapQuery.convert_props_to_split_by_tcp
+
+    def tcp_part(props: Any) -> tuple[Any, Any]:
+        tcp, _ = split(props)
+        return tcp, ConnectivityProperties.make_empty_props()
+
+    ConnectivityMapQuery.convert_props_to_split_by_tcp = staticmethod(tcp_part)
+    try:
+        yield
+    finally:
+        ConnectivityMapQuery.convert_props_to_split_by_tcp = staticmethod(split)
 
 
 @contextlib.contextmanager
@@ -255,7 +294,8 @@ def flows(
     cni = [o for o in objects if o.get("kind") in CNI_KINDS]
     mesh = [o for o in objects if o.get("kind") in MESH_KINDS]
     layers = [cni, mesh, cni + mesh] if mesh else [cni]
-    texts = _run_all(resources, layers) if fast else [_run_nca(resources, policies, fast=False) for policies in layers]
+    tcp_only = [False, True, False][: len(layers)]  # the mesh layer alone is read for TCP only
+    texts = _run_all(resources, layers, tcp_only) if fast else [_run_nca(resources, policies, fast=False) for policies in layers]
     result: set[Flow] = set()
     result |= parse(texts[0], "cni", names)
     if mesh:

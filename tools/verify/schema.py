@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 import importlib
 import importlib.util
 import multiprocessing
@@ -305,6 +306,7 @@ class CheckBeside:
         self.conn, theirs = multiprocessing.Pipe()
 
         def work() -> None:
+            gc.freeze()  # the inherited heap is no garbage of this worker's: its collector skips it
             _warm(kubernetes_version)
             theirs.send(check(theirs.recv(), kubernetes_version))
 
