@@ -14,6 +14,7 @@ A benchmark, not a test: it prints figures and fails only if a run fails.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import resource
 import subprocess
@@ -96,6 +97,15 @@ def _fresh(args: list[str]) -> str:
     return done.stdout.strip().splitlines()[-1]
 
 
+def growth(verify_seconds: dict[int, float]) -> str:
+    """How verify's time grows from each size to the next, beside how the number of services grows."""
+    sizes = sorted(verify_seconds)
+    steps = [
+        f"{a}→{b}: x{verify_seconds[b] / verify_seconds[a]:.2f} for x{b / a:g} the services" for a, b in itertools.pairwise(sizes)
+    ]
+    return "verify time growth: " + ("; ".join(steps) if steps else "one size only")
+
+
 def table(sizes: list[int]) -> list[str]:
     import_s = min(float(_fresh(["-c", _IMPORT])) for _ in range(3))
     lines = [
@@ -105,6 +115,7 @@ def table(sizes: list[int]) -> list[str]:
         "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     print("\n".join(lines), flush=True)
+    verify_seconds: dict[int, float] = {}
     with tempfile.TemporaryDirectory(prefix="mesh-bench-") as tmp:
         for n in sizes:
             path = write_stack(n, Path(tmp))
@@ -118,6 +129,9 @@ def table(sizes: list[int]) -> list[str]:
                 f"| {got['render']['cpu']:.1f} | {got['verify']['cpu']:.1f} |"
             )
             print(lines[-1], flush=True)
+            verify_seconds[n] = verify_s
+    lines += ["", growth(verify_seconds)]
+    print("\n".join(lines[-2:]), flush=True)
     return lines
 
 
