@@ -233,8 +233,6 @@ class _Settings(BaseModel):
         frozen=True,
         alias_generator=to_camel,
         populate_by_name=True,
-        # Each field's docstring becomes its description (README.md documents them all).
-        use_attribute_docstrings=True,
         # No coercion: `workers: true` or `port: "80"` is an error naming the key, not a 1 or an 80.
         # Stack values are validated as JSON (``parse``), where an array is a valid tuple and an
         # integer a valid float.
