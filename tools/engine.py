@@ -301,8 +301,9 @@ class _InlineLoop(asyncio.SelectorEventLoop):
 
     The SDK sends each call to the engine from a thread pool, because a real engine answers
     over gRPC. The recording monitor answers at once, so the hop to a thread and back (a
-    self-pipe wake-up per call, the GIL passed between threads) was a quarter of a render's time. A call made
-    while another runs inline (MockMonitor's invoke pumps the loop) takes the pool as before.
+    self-pipe wake-up per call, the GIL passed between threads) was a quarter of a render's
+    time. A call made while another runs inline (MockMonitor's invoke pumps the loop) takes the
+    pool as before.
     """
 
     _inline = False
