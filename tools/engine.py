@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pulumi
 import yaml
@@ -322,16 +323,10 @@ class _InlineLoop(asyncio.SelectorEventLoop):
         return future
 
 
-@contextlib.contextmanager
-def _without_stack_traces() -> Iterator[None]:
+def _without_stack_traces() -> contextlib.AbstractContextManager[Any]:
     """Skip the SDK's capture of a stack trace per resource (source positions for the engine's
     diagnostics): the mock engine ignores them, and capturing them was 6 % of a render."""
-    capture = pulumi_resource._get_stack_trace
-    pulumi_resource._get_stack_trace = source_pb2.StackTrace
-    try:
-        yield
-    finally:
-        pulumi_resource._get_stack_trace = capture
+    return mock.patch.object(pulumi_resource, "_get_stack_trace", source_pb2.StackTrace)
 
 
 @contextlib.contextmanager

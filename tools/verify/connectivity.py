@@ -25,6 +25,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import yaml
 
@@ -175,11 +176,8 @@ def _balanced_unions() -> Iterator[None]:
             res.allowed_conns |= part
         return res
 
-    NetworkLayer.collect_policies_conns_optimized = collect
-    try:
+    with mock.patch.object(NetworkLayer, "collect_policies_conns_optimized", collect):
         yield
-    finally:
-        NetworkLayer.collect_policies_conns_optimized = fold
 
 
 @contextlib.contextmanager
@@ -201,11 +199,8 @@ def _tcp_part_only() -> Iterator[None]:
         tcp, _ = split(props)
         return tcp, ConnectivityProperties.make_empty_props()
 
-    ConnectivityMapQuery.convert_props_to_split_by_tcp = staticmethod(tcp_part)
-    try:
+    with mock.patch.object(ConnectivityMapQuery, "convert_props_to_split_by_tcp", staticmethod(tcp_part)):
         yield
-    finally:
-        ConnectivityMapQuery.convert_props_to_split_by_tcp = staticmethod(split)
 
 
 @contextlib.contextmanager
