@@ -1,8 +1,9 @@
 """The fast paths of tools.verify give the answers of the straightforward ones.
 
 ``fast=False`` runs network-config-analyzer exactly as shipped and kubernetes-validate object by
-object; the default path merges NCA's allow-only policies pairwise, keeps one schema validator per
-kind and loads only the model modules it needs. Flows, routes and schema findings must be equal.
+object; the default path merges NCA's allow-only policies pairwise, leaves the mesh-only map's
+non-TCP half empty, keeps one schema validator per kind and checks schemas in a worker that loads
+them while the stack renders. Flows, routes and schema findings must be equal.
 """
 
 from __future__ import annotations
