@@ -67,12 +67,14 @@ from pulumi.runtime import resource
 def fail(self, args):
     raise RuntimeError(f"mock refused {args.typ}")
 
-engine.StackMocks.computed = fail
+computed, engine.StackMocks.computed = engine.StackMocks.computed, fail
 try:
     engine.run("lab", faithful=sys.argv[1] == "faithful")
 except Exception as err:
     assert resource._get_stack_trace is not engine.source_pb2.StackTrace, "stack traces left off"
     print(type(err).__name__, err)
+engine.StackMocks.computed = computed
+print("then", len(engine.run("lab", faithful=sys.argv[1] == "faithful").resources), "resources")
 """
 
 
@@ -85,6 +87,8 @@ def test_a_failing_mock_fails_the_run(path: str) -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "RuntimeError mock refused" in done.stdout
+    # What the failed run left behind is cleared: the next run in the same process completes.
+    assert f"then {len(engine.run('lab').resources)} resources" in done.stdout
 
 
 @pytest.mark.parametrize("faithful", [False, True], ids=["quick", "faithful"])

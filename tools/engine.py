@@ -133,7 +133,11 @@ class StackMocks(pulumi.runtime.Mocks):
         # as eks, awsx, cert-manager) have outputs of other shapes, so only known ones are set.
         outputs = dict(args.inputs) if args.custom else {}
         outputs.update(self.computed(args))
-        return f"{args.name}-id", outputs
+        return self.resource_id(args.name), outputs
+
+    @staticmethod
+    def resource_id(name: str) -> str:
+        return f"{name}-id"
 
     def computed(self, args: pulumi.runtime.MockResourceArgs) -> dict[str, Any]:
         """The outputs a real provider would compute (what is not an echo of the inputs)."""
@@ -214,8 +218,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         )
         outputs = struct_pb2.Struct()
         outputs.update(self.stack_mocks.computed(args))
-        self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, f"{request.name}-id", inputs)
-        return resource_pb2.RegisterResourceResponse(urn=urn, id=f"{request.name}-id", object=outputs)
+        resource_id = self.stack_mocks.resource_id(request.name)
+        self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, resource_id, inputs)
+        return resource_pb2.RegisterResourceResponse(urn=urn, id=resource_id, object=outputs)
 
     def GetDeploymentInfo(self, request: Any) -> Any:  # noqa: N802
         # Without resource references the SDK sends a resource input (eks.Cluster's security
@@ -370,21 +375,21 @@ def run(stack: str, config_file: Path | None = None, config: dict[str, str] | No
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     # set_mocks makes a root Stack of its own; the program's must be the one that collects exports.
     pulumi.runtime.settings.ROOT.set(None)
-    # A run that failed leaves its calls behind; as the SDK's own test decorator does, forget them.
-    pulumi.runtime.settings.SETTINGS.rpc_manager.clear()
-    pulumi.runtime.settings.SETTINGS.outputs.clear()
     try:
         with contextlib.nullcontext() if faithful else _without_stack_traces(), _collector_paused():
             loop.run_until_complete(
                 pulumi.runtime.stack.run_in_stack(lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__"))
             )
     finally:
-        # A failed run leaves tasks waiting; end them here, or they are collected at some later
-        # moment, pending, with the closed loop (as asyncio.run does).
+        # A failed run leaves tasks waiting, and the SDK's lists of calls and outputs naming them:
+        # end the tasks (as asyncio.run does) and forget the lists (as the SDK's test decorator
+        # does), or the next run in this process waits on them and this closed loop.
         pending = asyncio.all_tasks(loop)
         for task in pending:
             task.cancel()
         loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        pulumi.runtime.settings.SETTINGS.rpc_manager.clear()
+        pulumi.runtime.settings.SETTINGS.outputs.clear()
         loop.close()
         asyncio.set_event_loop(None)
     return recording
