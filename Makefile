@@ -233,6 +233,10 @@ e2e: ## on a machine with Docker: `make up STACK=lab`, scripts/e2e.sh, then alwa
 # kwok in place of kubelets, stand-in charts and operators. README.md, "Local control plane".
 LOCAL_DIR := out/local
 
+.PHONY: local-tools
+local-tools: ## build the local control plane's programs from their Go modules (cold: about an hour; then cached)
+	$(PYTHON) -m tools.local.build
+
 .PHONY: local-up
 local-up: $(VENV)/.dev ## start the local control plane in the background; then: source out/local/env
 	$(PY) -m tools.local.controlplane up --dir $(LOCAL_DIR)
@@ -242,7 +246,7 @@ local-down: $(VENV)/.dev ## stop what `make local-up` started, by PID
 	$(PY) -m tools.local.controlplane down --dir $(LOCAL_DIR)
 
 .PHONY: itest
-itest: $(VENV)/.dev ## the scenarios on the local control plane with the real CLI: out/itest/report.json
+itest: $(VENV)/.dev local-tools ## the scenarios on the local control plane with the real CLI: out/itest/report.json
 	$(PY) -m pytest -m itest -p no:cacheprovider -q tests/itest
 
 .PHONY: clean

@@ -8,7 +8,10 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import os
 import re
+import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -38,19 +41,35 @@ def test_every_relative_replace_gets_a_published_version() -> None:
     k8s = build.TOOLS["kubernetes"]
     assert build.pin_of(k8s, "k8s.io/client-go") == "v0.35.4" == build.pin_of(k8s, "k8s.io/kube-aggregator")
     assert build.pin_of(k8s, "sigs.k8s.io/yaml") is None
-    assert build.pin_of(build.TOOLS["pulumi"], "github.com/pulumi/pulumi/sdk/v3") == "v3.274.1"
+    assert build.pin_of(build.TOOLS["pulumi"], "github.com/pulumi/pulumi/sdk/v3") == "v3.276.0"
     assert build.pin_of(build.TOOLS["etcd"], "go.etcd.io/etcd/client/v3") == "v3.6.16"
 
 
+#: ``github.com/pulumi/pulumi-kubernetes/sdk/v4`` versions the Go module proxy listed on 2026-12-02,
+#: and what the provider's go.mod (v4.25.0, provider/go.mod line 22) requires of it.
+SDK_V4_SERVED = ("v4.18.4", "v4.21.0", "v4.22.0", "v4.22.2", "v4.29.0", "v4.31.0", "v4.31.1", "v4.32.0")
+SDK_V4_REQUIRED = (4, 24, 0)
+
+
+def test_the_provider_sdk_pin_is_the_newest_served_that_moves_no_requirement_up() -> None:
+    def v(s: str) -> tuple[int, ...]:
+        return tuple(int(x) for x in s.removeprefix("v").split("."))
+
+    newest_not_above = max((s for s in SDK_V4_SERVED if v(s) <= SDK_V4_REQUIRED), key=v)
+    provider = build.TOOLS["provider-kubernetes"]
+    assert build.pin_of(provider, "github.com/pulumi/pulumi-kubernetes/sdk/v4") == newest_not_above == build.PROVIDER_SDK
+
+
 def test_cache_directories_are_keyed_by_version_and_recipe() -> None:
+    r = f"r{build.RECIPE}"
     assert {t.key for t in build.TOOLS.values()} == {
-        "etcd-3.6.16-r1",
-        "kubernetes-1.35.4-r1",
-        "kwok-0.8.0-r1",
-        "helm-3.18.6-r1",
-        "pulumi-3.274.1-r1",
-        "provider-kubernetes-v4.0.0-20260115033456-f47bc2d6f199-r1",
-        "language-python-3.272.0-r1",
+        f"etcd-3.6.16-{r}",
+        f"kubernetes-1.35.4-{r}",
+        f"kwok-0.8.0-{r}",
+        f"helm-3.18.6-{r}",
+        f"pulumi-3.276.0-{r}",
+        f"provider-kubernetes-v4.0.0-20260115033456-f47bc2d6f199-{r}",
+        f"language-python-3.272.0-{r}",
     }
     assert build.TOOLS["kwok"].module_version == "v0.8.0"
     # The plugin version the CLI is told is the SDK's pin (requirements.txt).
@@ -70,6 +89,124 @@ def test_a_built_tool_is_reused_and_a_half_built_one_is_not(tmp_path, monkeypatc
     (tmp_path / tool.key / ".done").write_text("")
     calls.clear()
     assert build.build(tool, tmp_path, log=lambda _: None) == tmp_path / tool.key / "bin" and not calls
+
+
+STANDIN_GO = Path(__file__).with_name("standin_go.py")
+#: What the stand-in go unpacks per module: the go.mod lines that matter to the recipes (a go.work
+#: in k8s.io/kubernetes, relative replaces in the provider and etcd), and the kwok files copied.
+STANDIN_MODULES = {
+    "go.etcd.io/etcd/server/v3": {"go.mod": "module go.etcd.io/etcd/server/v3\nreplace go.etcd.io/etcd/api/v3 => ../api\n"},
+    "k8s.io/kubernetes": {
+        "go.mod": "module k8s.io/kubernetes\nreplace k8s.io/api => ./staging/src/k8s.io/api\n",
+        "files": {"go.work": "go 1.25\nuse .\n"},
+    },
+    "sigs.k8s.io/kwok": {
+        "go.mod": "module sigs.k8s.io/kwok\n",
+        "files": {f"kustomize/stage/{s}.yaml": f"kind: Stage\nname: {s}\n"
+                  for s in ("node/fast/node-initialize", "pod/fast/pod-ready", "pod/fast/pod-complete", "pod/fast/pod-delete")},
+    },
+    "helm.sh/helm/v3": {"go.mod": "module helm.sh/helm/v3\n"},
+    "github.com/pulumi/pulumi/pkg/v3": {"go.mod": "module github.com/pulumi/pulumi/pkg/v3\nreplace github.com/pulumi/pulumi/sdk/v3 => ../sdk\n"},
+    "github.com/pulumi/pulumi-kubernetes/provider/v4": {
+        "go.mod": "module github.com/pulumi/pulumi-kubernetes/provider/v4\n"
+        "replace github.com/pulumi/pulumi-kubernetes/sdk/v4 => ../sdk\n",
+        "files": {"cmd/pulumi-resource-kubernetes/main.go": "//go:generate go run ./generate.go\npackage main\n"},
+    },
+    "github.com/pulumi/pulumi-kubernetes/sdk/v4": {"go.mod": "", "served": list(SDK_V4_SERVED)},
+    "github.com/pulumi/pulumi/sdk/v3": {
+        "go.mod": "module github.com/pulumi/pulumi/sdk/v3\n",
+        "files": {"python/cmd/pulumi-language-python-exec": "#!/usr/bin/env python3\n"},
+    },
+}  # fmt: skip
+
+
+@pytest.fixture
+def standin_go(tmp_path, monkeypatch):
+    """A cold machine: the stand-in ``go`` first on PATH, no cache, and a caller's Go setup that
+    must not reach the build (a go.work above the cache, GOWORK, GOFLAGS, GOPATH, GOBIN)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "go").write_text(f"#!{sys.executable}\n" + STANDIN_GO.read_text())
+    (bin_dir / "go").chmod(0o755)
+    (tmp_path / "modules.json").write_text(json.dumps(STANDIN_MODULES))
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "go.work").write_text("go 1.25\n")
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setenv("STANDIN_GO_LOG", str(tmp_path / "go.log"))
+    monkeypatch.setenv("STANDIN_GO_MODULES", str(tmp_path / "modules.json"))
+    monkeypatch.setenv("GOMODCACHE", str(tmp_path / "gomod"))
+    monkeypatch.setenv("GOWORK", str(tmp_path / "home" / "go.work"))
+    monkeypatch.setenv("GOFLAGS", "-mod=vendor -tags=nope")
+    monkeypatch.setenv("GOPATH", str(tmp_path / "gopath"))
+    monkeypatch.setenv("GOBIN", str(tmp_path / "gobin"))
+    monkeypatch.setenv("GOENV", str(tmp_path / "goenv"))
+    monkeypatch.setattr(build, "on_path", lambda tool: None)  # nothing pinned on PATH: all is built
+    cache = tmp_path / "home" / "cache" / "mesh-platform" / "local"
+    return cache, tmp_path / "go.log"
+
+
+def test_a_cold_build_works_from_a_cache_that_does_not_exist(standin_go, capsys) -> None:
+    cache, go_log = standin_go
+    assert not cache.exists()
+    assert build.main(["--cache", str(cache)]) == 0, capsys.readouterr().err
+    for tool in build.TOOLS.values():
+        assert (cache / tool.key / ".done").exists(), tool.name
+    assert (cache / build.TOOLS["kubernetes"].key / "bin" / "kube-apiserver").exists()
+    assert (cache / build.TOOLS["etcd"].key / "bin" / "etcd").exists()
+    out = capsys.readouterr().out.splitlines()
+    # One line before each tool (what it is, how long a cold build takes) and one after.
+    for tool in build.TOOLS.values():
+        before = next(line for line in out if line.startswith(f"{tool.name} {tool.version}: building"))
+        assert "cold: " in before and "on 2 cores" in before
+        assert any(re.fullmatch(rf"{re.escape(tool.name)} {re.escape(tool.version)}: built in \d+ s", line) for line in out)
+    assert build.main(["--cache", str(cache)]) == 0
+    again = capsys.readouterr().out.splitlines()
+    assert len(again) == len(build.TOOLS) and all(": built before, in " in line for line in again)
+
+
+def test_go_gets_the_same_environment_whatever_the_callers_go_setup(standin_go) -> None:
+    cache, go_log = standin_go
+    assert build.main(["--cache", str(cache), "kubernetes", "provider-kubernetes"]) == 0
+    calls = [json.loads(line) for line in go_log.read_text().splitlines()]
+    assert calls
+    for call in calls:
+        env = call["env"]
+        assert {k: env.get(k) for k in build.GO_ENV_SET} == build.GO_ENV_SET
+        assert not {"GOPATH", "GOBIN"} & set(env), call["argv"]
+        assert env["GOMODCACHE"].endswith("/gomod")  # caches are the caller's to choose
+    edits = next(c["argv"] for c in calls if c["argv"][:2] == ["mod", "edit"] and "provider" in c["cwd"])
+    assert f"-require=github.com/pulumi/pulumi-kubernetes/sdk/v4@{build.PROVIDER_SDK}" in edits
+
+
+def test_without_the_workspace_switch_the_kubernetes_module_does_not_build(standin_go, monkeypatch, capsys) -> None:
+    # The stand-in refuses what go 1.26 refuses: proof that the test above can fail.
+    cache, _ = standin_go
+    monkeypatch.setitem(build.GO_ENV_SET, "GOWORK", "")
+    assert build.main(["--cache", str(cache), "kubernetes"]) == 1
+    assert "-mod may only be set to readonly or vendor when in workspace mode" in capsys.readouterr().err
+
+
+def test_an_unserved_provider_sdk_pin_fails_the_build(standin_go, monkeypatch, capsys) -> None:
+    cache, _ = standin_go
+    monkeypatch.setitem(build.TOOLS["provider-kubernetes"].pins, "github.com/pulumi/pulumi-kubernetes/sdk/v4", "v4.25.0")
+    assert build.main(["--cache", str(cache), "provider-kubernetes"]) == 1
+    assert "403 not available" in capsys.readouterr().err
+
+
+def test_the_pinned_version_on_path_is_used_and_another_is_built(tmp_path, monkeypatch) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "helm"
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    tool = build.TOOLS["helm"]
+    fake.write_text("#!/bin/sh\necho v3.18.6+gb76a950\n")
+    fake.chmod(0o755)
+    assert build.on_path(tool) == bin_dir
+    assert build.build(tool, tmp_path / "cache", log=lambda _: None) == bin_dir
+    assert "pinned version is on PATH" in build.announce(tool, tmp_path / "cache")
+    fake.write_text("#!/bin/sh\necho v3.18.60\n")
+    assert build.on_path(tool) is None
+    assert "building from helm.sh/helm/v3" in build.announce(tool, tmp_path / "cache")
 
 
 def test_unknown_tool_is_one_line_and_exit_2(capsys) -> None:

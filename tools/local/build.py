@@ -11,14 +11,29 @@ version as ``pkg``, etcd's own modules to the etcd version), runs ``go generate`
 module needs it, and ``go build``s. ``.done`` is written last, so a build that stops half way is
 started again next time, never reused.
 
+A build depends on nothing of the caller's Go setup but where modules and build results are cached
+(``GOMODCACHE``, ``GOCACHE``) and how modules are fetched (``GOPROXY``, ``GOSUMDB``, ``GOPRIVATE``,
+...): ``go_env()`` drops every other ``GO*`` variable (``GOFLAGS``, ``GOWORK``, ``GOPATH``,
+``GOBIN``, ...), turns the go env file and workspaces off (a ``go.work`` above the cache, or the
+one ``k8s.io/kubernetes`` ships, would put ``go`` in workspace mode, where ``-mod=mod`` is refused)
+and uses the local toolchain.
+
+A tool whose exact pinned version is already on PATH (``pulumi``, ``helm``) is used as it is.
+
 What is built, and why at these versions:
 
-- Pulumi CLI ``github.com/pulumi/pulumi/pkg/v3`` v3.274.1. requirements.txt pins the SDK at
-  3.272.0, but the Go module proxy refuses ``pkg/v3@v3.272.0`` (403, "not available"); 3.274.1 is
-  the newest it serves. The CLI speaks the same engine protocol to the 3.272.0 SDK.
+- Pulumi CLI ``github.com/pulumi/pulumi/pkg/v3`` v3.276.0, the newest version the Go module proxy
+  serves (listed 2026-12-04: v3.274.0, v3.274.1, v3.275.0, v3.276.0; ``pkg/v3@v3.272.0``, the SDK
+  pin of requirements.txt, is refused). The CLI speaks the same engine protocol to the 3.272.0 SDK.
 - ``pulumi-resource-kubernetes`` from ``github.com/pulumi/pulumi-kubernetes/provider/v4``: the proxy
-  refuses v4.34.2 (the SDK pin) and serves only the pseudo-version below. It is installed as
-  plugin version 4.34.2, the version the Python SDK asks for, so the CLI downloads nothing.
+  refuses v4.34.2 (the SDK pin) and serves only the pseudo-version below, whose commit
+  (f47bc2d6f199) is the one tagged ``v4.25.0`` in pulumi/pulumi-kubernetes: this is the v4.25.0
+  provider (``PROVIDER_CODE``). It is installed as plugin version 4.34.2, the version the Python SDK
+  asks for, so the CLI downloads nothing; every report names both. Its go.mod replaces
+  ``sdk/v4`` with ``../sdk`` (v4.25.0 there, not served); it is pinned to v4.22.2, the newest
+  served ``sdk/v4`` that requires no newer Pulumi SDK than the provider's own v3.215.0, so the
+  build's other requirements stay as the provider's go.mod has them (v4.29.0 moves
+  ``pulumi/sdk/v3`` past what the provider's code generator compiles against).
 - The Python language host: the proxy refuses
   ``github.com/pulumi/pulumi/sdk/python/cmd/pulumi-language-python/v3``. Its program runner,
   ``pulumi-language-python-exec``, ships in the ``sdk/v3`` module at the pinned 3.272.0 and is
@@ -43,7 +58,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 #: Bump when a recipe below changes what it produces: the directory name changes with it.
-RECIPE = 1
+RECIPE = 2
 
 
 def cache_root() -> Path:
@@ -69,6 +84,8 @@ class Tool:
     ldflags: str = ""
     #: files copied from the module as they are: (path in the module, name in bin/)
     files: tuple[tuple[str, str], ...] = ()
+    #: the command that prints an installed binary's version: one of exactly this version on PATH is used.
+    version_argv: tuple[str, ...] = ()
 
     @property
     def module_version(self) -> str:
@@ -80,9 +97,13 @@ class Tool:
 
 
 K8S = "1.35.4"
-PULUMI = "3.274.1"
+PULUMI = "3.276.0"
 PULUMI_SDK = "3.272.0"
 PROVIDER = "v4.0.0-20260115033456-f47bc2d6f199"
+#: What that pseudo-version's commit is: ``git describe`` in pulumi/pulumi-kubernetes gives v4.25.0.
+PROVIDER_CODE = "4.25.0"
+#: The newest served ``sdk/v4`` not newer than the provider's own requirement (v4.24.0).
+PROVIDER_SDK = "v4.22.2"
 #: The pulumi-kubernetes version requirements.txt pins: the plugin version the SDK asks for.
 PROVIDER_AS = "4.34.2"
 ETCD = "3.6.16"
@@ -122,13 +143,14 @@ TOOLS: dict[str, Tool] = {
                 ("kustomize/stage/pod/fast/pod-delete.yaml", "kwok-stages.yaml"),
             ),
         ),
-        Tool("helm", "3.18.6", "helm.sh/helm/v3", binaries=(("cmd/helm", "helm"),)),
+        Tool("helm", "3.18.6", "helm.sh/helm/v3", binaries=(("cmd/helm", "helm"),), version_argv=("helm", "version", "--short")),
         Tool(
             "pulumi",
             PULUMI,
             "github.com/pulumi/pulumi/pkg/v3",
             binaries=(("cmd/pulumi", "pulumi"),),
             pins={"github.com/pulumi/pulumi/sdk/v3": f"v{PULUMI}"},
+            version_argv=("pulumi", "version"),
             ldflags=f"-X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v{PULUMI}",
         ),
         Tool(
@@ -136,6 +158,7 @@ TOOLS: dict[str, Tool] = {
             PROVIDER,
             "github.com/pulumi/pulumi-kubernetes/provider/v4",
             binaries=(("cmd/pulumi-resource-kubernetes", "pulumi-resource-kubernetes"),),
+            pins={"github.com/pulumi/pulumi-kubernetes/sdk/v4": PROVIDER_SDK},
             generate=(("cmd/pulumi-resource-kubernetes", {"VERSION": PROVIDER_AS}),),
             ldflags=f"-X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version={PROVIDER_AS}",
         ),
@@ -149,6 +172,11 @@ TOOLS: dict[str, Tool] = {
 }
 
 
+#: Minutes a cold build of each tool took on a 2-core machine (README.md, "Local control plane"),
+#: told before it starts.
+COLD_MINUTES = {"etcd": 2, "kubernetes": 15, "kwok": 1, "helm": 7, "pulumi": 11, "provider-kubernetes": 16}
+
+
 class BuildError(Exception):
     pass
 
@@ -159,9 +187,29 @@ def pin_of(tool: Tool, module: str) -> str | None:
     return next((v for k, v in tool.pins.items() if k.endswith("/*") and module.startswith(k[:-1])), None)
 
 
+#: The caller's ``GO*`` variables a build keeps: caches and module fetching, nothing that changes
+#: what is built.
+GO_ENV_KEPT = ("GOMODCACHE", "GOCACHE", "GOTMPDIR", "GOPROXY", "GONOPROXY", "GOSUMDB", "GONOSUMDB", "GOPRIVATE",
+               "GOINSECURE", "GOAUTH", "GOVCS", "GOMAXPROCS")  # fmt: skip
+GO_ENV_SET = {
+    "GOTOOLCHAIN": "local",
+    "GOWORK": "off",
+    "GOENV": "off",
+    "GOFLAGS": "-mod=mod",
+    "GO111MODULE": "on",
+    "CGO_ENABLED": "0",
+}
+
+
+def go_env(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment every ``go`` command of a build runs with (see the module docstring)."""
+    environ = dict(os.environ if environ is None else environ)
+    kept = {k: v for k, v in environ.items() if not k.startswith("GO") or k in GO_ENV_KEPT}
+    return {**kept, **GO_ENV_SET}
+
+
 def _go(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
-    full = {**os.environ, "GOTOOLCHAIN": "local", "GOFLAGS": "-mod=mod", "CGO_ENABLED": "0", **(env or {})}
-    done = subprocess.run(["go", *args], cwd=cwd, env=full, capture_output=True, text=True)
+    done = subprocess.run(["go", *args], cwd=cwd, env={**go_env(), **(env or {})}, capture_output=True, text=True)
     if done.returncode != 0:
         raise BuildError(f"go {' '.join(args)} (in {cwd}) failed:\n{done.stderr.strip()[-3000:]}")
     return done.stdout
@@ -177,13 +225,44 @@ def relative_replaces(go_mod: str) -> list[str]:
     return out
 
 
+def on_path(tool: Tool) -> Path | None:
+    """The directory of ``tool``'s binary on PATH when it is exactly the pinned version, else None."""
+    if not tool.version_argv:
+        return None
+    exe = shutil.which(tool.version_argv[0])
+    if exe is None:
+        return None
+    try:
+        done = subprocess.run([exe, *tool.version_argv[1:]], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    found = re.search(r"\bv?(\d+\.\d+\.\d+)(?![.\d])", done.stdout)
+    return Path(exe).parent if found and found.group(1) == tool.version.removeprefix("v") else None
+
+
+def announce(tool: Tool, root: Path) -> str:
+    """The line said before a tool is looked for: cached, on PATH, or how long its cold build takes."""
+    head = f"{tool.name} {tool.version}"
+    if (root / tool.key / ".done").exists():
+        return f"{head}: built before, in {root / tool.key}"
+    if (found := on_path(tool)) is not None:
+        return f"{head}: the pinned version is on PATH ({found}), used as it is"
+    minutes = COLD_MINUTES.get(tool.name)
+    about = f"about {minutes} min" if minutes else "under a minute"
+    return f"{head}: building from {tool.module} (cold: {about} on 2 cores)"
+
+
 def build(tool: Tool, root: Path, log=print) -> Path:
-    """``<root>/<key>/bin``, built if it is not there yet."""
+    """The directory holding ``tool``'s binaries: built before, the pinned one on PATH, or built now."""
     target = root / tool.key
+    log(announce(tool, root))
     if (target / ".done").exists():
         return target / "bin"
+    if (found := on_path(tool)) is not None:
+        return found
+    # A brand-new machine has no cache directory yet; every go command below runs in it.
+    root.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    log(f"building {tool.name} {tool.version} from {tool.module} (cold)...")
     src = Path(json.loads(_go(["mod", "download", "-json", f"{tool.module}@{tool.module_version}"], cwd=root))["Dir"])
     work = root / "work" / f"{tool.name}-{tool.version}"
     if work.exists():
@@ -207,9 +286,15 @@ def build(tool: Tool, root: Path, log=print) -> Path:
     staging = root / f"{tool.key}.tmp"
     shutil.rmtree(staging, ignore_errors=True)
     (staging / "bin").mkdir(parents=True)
+    # -s -w: no symbol table or DWARF, a shorter link of the same program.
+    flags = ["-trimpath", "-ldflags", " ".join(["-s -w", tool.ldflags]).strip()]
+    # Binaries named after their package are built by one `go build`, which links them side by side.
+    together = [f"./{pkg}" for pkg, binary in tool.binaries if Path(pkg).name == binary]
+    if together:
+        _go(["build", *flags, "-o", str(staging / "bin") + "/", *together], cwd=work)
     for package, binary in tool.binaries:
-        flags = ["-trimpath", *(["-ldflags", tool.ldflags] if tool.ldflags else [])]
-        _go(["build", *flags, "-o", str(staging / "bin" / binary), f"./{package}"], cwd=work)
+        if Path(package).name != binary:
+            _go(["build", *flags, "-o", str(staging / "bin" / binary), f"./{package}"], cwd=work)
     for path, name in tool.files:
         with (staging / "bin" / name).open("a") as out:
             text = (work / path).read_text()
@@ -221,12 +306,9 @@ def build(tool: Tool, root: Path, log=print) -> Path:
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
     (target / ".done").write_text("")
-    log(f"built {tool.name} in {seconds} s")
+    shutil.rmtree(work, ignore_errors=True)
+    log(f"{tool.name} {tool.version}: built in {seconds} s")
     return target / "bin"
-
-
-def build_seconds(tool: Tool, root: Path) -> int:
-    return int((root / tool.key / "build-seconds").read_text())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -238,15 +320,17 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"unknown tool {unknown[0]!r}; known: {', '.join(TOOLS)}", file=sys.stderr)
         return 2
+    if shutil.which("go") is None:
+        print("go is not on PATH: the local control plane is built from Go modules (README.md, 'Prerequisites')",
+              file=sys.stderr)  # fmt: skip
+        return 2
     root = args.cache or cache_root()
-    root.mkdir(parents=True, exist_ok=True)
     for name in args.tools or list(TOOLS):
         try:
-            bin_dir = build(TOOLS[name], root)
+            build(TOOLS[name], root, log=lambda line: print(line, flush=True))
         except (BuildError, OSError) as err:
             print(f"cannot build {name}: {err}", file=sys.stderr)
             return 1
-        print(f"{name} {TOOLS[name].version}: {bin_dir} (cold build {build_seconds(TOOLS[name], root)} s)")
     return 0
 
 
