@@ -146,7 +146,7 @@ def standin_go(tmp_path, monkeypatch):
 
 
 def test_a_cold_build_works_from_a_cache_that_does_not_exist(standin_go, capsys) -> None:
-    cache, go_log = standin_go
+    cache, _ = standin_go
     assert not cache.exists()
     assert build.main(["--cache", str(cache)]) == 0, capsys.readouterr().err
     for tool in build.TOOLS.values():
