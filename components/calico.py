@@ -28,6 +28,23 @@ from components.settings import ChartsSettings
 
 NAMESPACE = "tigera-operator"
 #: Felix and Typha Prometheus ports, opened when metrics are on.
+#: Every field tigera-operator fills into an IPv4 pool that lacks it, with its value; with all of
+#: them sent the operator finds nothing to add and never writes the pool list back. It would write
+#: the WHOLE list (``calicoNetwork.ipPools`` has no list type in the CRD, so it is atomic), as field
+#: manager ``operator``, and every later apply that changes the Installation would then fail with
+#: 409 "conflict with operator ... .spec.calicoNetwork.ipPools". tests/data/tigera_operator.yaml
+#: records each default with its source (tigera/operator v1.40.15 pkg/controller/ippool/defaults.go).
+POOL_DEFAULTS = {
+    "name": "default-ipv4-ippool",
+    "natOutgoing": "Enabled",
+    "nodeSelector": "all()",
+    "blockSize": 26,
+    "allowedUses": ["Workload", "Tunnel"],
+    "disableNewAllocations": False,
+    "assignmentMode": "Automatic",
+    # The CRD's own default (the API server fills it in).
+    "disableBGPExport": False,
+}
 FELIX_METRICS_PORT = 9091
 TYPHA_METRICS_PORT = 9093
 
@@ -59,16 +76,7 @@ def installation_spec(args: CalicoArgs) -> dict:
             "calicoNetwork": {
                 # VXLAN needs no BGP peering between kind's containers.
                 "bgp": "Disabled" if args.encapsulation.startswith("VXLAN") else "Enabled",
-                "ipPools": [
-                    {
-                        "name": "default-ipv4-ippool",
-                        "cidr": args.pod_subnet,
-                        "encapsulation": args.encapsulation,
-                        "natOutgoing": "Enabled",
-                        "nodeSelector": "all()",
-                        "blockSize": 26,
-                    }
-                ],
+                "ipPools": [{"cidr": args.pod_subnet, "encapsulation": args.encapsulation, **POOL_DEFAULTS}],
             },
         }
     if args.metrics:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import yaml
 from conftest import objects, one, run_config
 
 from components.calico import CalicoArgs, installation_spec
@@ -37,7 +40,7 @@ def test_installation_waits_for_the_operator_and_has_a_timeout(stack) -> None:
 
 
 def test_eks_mode_is_policy_only() -> None:
-    spec = installation_spec(CalicoArgs("v3.31.3", "eks", "10.244.0.0/16", "VXLAN", 10))
+    spec = installation_spec(CalicoArgs(CALICO_CHART_VERSION, "eks", "10.244.0.0/16", "VXLAN", 10))
     assert spec["kubernetesProvider"] == "EKS" and spec["cni"] == {"type": "AmazonVPC"}
     assert "ipPools" not in spec["calicoNetwork"]
 
@@ -48,12 +51,24 @@ def test_operator_namespace_is_privileged(stack) -> None:
 
 
 def test_pool_spells_out_every_default_the_operator_fills(stack) -> None:
-    # calicoNetwork.ipPools is an atomic list. The operator fills encapsulation, natOutgoing,
-    # nodeSelector and blockSize of the IPv4 pool when missing (tigera/operator
-    # pkg/controller/installation/core_controller.go fillDefaults) and patches them back; with
-    # all four given, its patch changes nothing and the list stays the stack's, so a later apply
-    # neither conflicts nor fights it.
-    (inst,) = objects(stack("dev"), "Installation")
-    (pool,) = inst["spec"]["calicoNetwork"]["ipPools"]
-    assert {"encapsulation", "natOutgoing", "nodeSelector", "blockSize"} <= set(pool)
-    assert (pool["natOutgoing"], pool["nodeSelector"], pool["blockSize"]) == ("Enabled", "all()", 26)
+    # calicoNetwork.ipPools is an atomic list; tigera-operator fills what a pool lacks and writes
+    # the whole list back as field manager "operator" (tests/data/tigera_operator.yaml, with the
+    # sources), and every later apply that touches the Installation then fails with a 409. The
+    # defaults come from that recorded table, never from components/calico.py.
+    facts = yaml.safe_load((Path(__file__).parent / "data" / "tigera_operator.yaml").read_text())
+    for name in ("dev", "lab", "local"):
+        (inst,) = objects(stack(name), "Installation")
+        (pool,) = inst["spec"]["calicoNetwork"]["ipPools"]
+        for row in facts["pool_defaults"] + facts["pool_crd_defaults"]:
+            assert row["field"] in pool, f"{name}: the operator would add {row['field']} ({row['source']})"
+            if row["field"] != "encapsulation":  # the stack's choice (VXLAN); the default is IPIP
+                assert pool[row["field"]] == row["value"], (name, row)
+
+
+def test_a_pool_without_every_default_would_be_rewritten_by_the_operator() -> None:
+    # The check above can fail: the pool as the stack sent it before lacked three defaults.
+    facts = yaml.safe_load((Path(__file__).parent / "data" / "tigera_operator.yaml").read_text())
+    old = {"name": "default-ipv4-ippool", "cidr": "10.244.0.0/16", "encapsulation": "VXLAN",
+           "natOutgoing": "Enabled", "nodeSelector": "all()", "blockSize": 26}  # fmt: skip
+    missing = [r["field"] for r in facts["pool_defaults"] if r["field"] not in old]
+    assert missing == ["allowedUses", "disableNewAllocations", "assignmentMode"]

@@ -252,6 +252,7 @@ class FakeKube:
 
     def __init__(self) -> None:
         self.objects: dict[str, dict] = {}
+        self.writes: list[tuple] = []
 
     def add(self, path: str, obj: dict) -> None:
         obj["metadata"].setdefault("uid", path)
@@ -265,9 +266,13 @@ class FakeKube:
             return {"items": [o for p, o in self.objects.items() if f"/{plural}/" in p]}
         raise RuntimeError(f"404 Not Found: {path}")
 
-    def send(self, method: str, path: str, body: dict | None = None, content_type: str = "") -> dict:
-        if method == "PATCH":
+    def send(self, method: str, path: str, body: dict | None = None, content_type: str = "", headers=None) -> dict:
+        self.writes.append((method, path, body, content_type, headers or {}))
+        if method == "PATCH" and path.endswith("/status"):
             self.objects[path.removesuffix("/status")]["status"] = body["status"]
+        elif method == "PATCH":
+            assert content_type == "application/merge-patch+json"
+            self.objects[path]["spec"] = _merge(self.objects[path].get("spec", {}), body["spec"])
         elif method == "POST":
             self.objects[f"{path}/{body['metadata']['name']}"] = body
         else:
@@ -275,8 +280,56 @@ class FakeKube:
         return {}
 
 
+def _merge(target: dict, patch: dict) -> dict:
+    """RFC 7386, as the API server applies a merge patch."""
+    out = dict(target)
+    for k, v in patch.items():
+        if v is None:
+            out.pop(k, None)
+        elif isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
 def _ready(obj: dict) -> bool:
     return operators._ready(obj)
+
+
+INSTALLATION = "/apis/operator.tigera.io/v1/installations/default"
+#: A pool as the stack sent it before every default was spelled out.
+FOUR_DEFAULTS_POOL = {"name": "default-ipv4-ippool", "cidr": "10.244.0.0/16", "encapsulation": "VXLAN",
+                      "natOutgoing": "Enabled", "nodeSelector": "all()", "blockSize": 26}  # fmt: skip
+
+
+def test_the_stand_in_tigera_operator_writes_every_pool_default_back_as_the_operator() -> None:
+    kube = FakeKube()
+    spec = {"cni": {"type": "Calico"}, "calicoNetwork": {"bgp": "Disabled", "ipPools": [dict(FOUR_DEFAULTS_POOL)]}}
+    kube.add(INSTALLATION, {"kind": "Installation", "metadata": {"name": "default"}, "spec": spec})
+    operators.Operators(kube, log=lambda _: None, delay=3600).reconcile()
+    (method, path, body, content_type, headers) = kube.writes[0]
+    assert (method, path, content_type) == ("PATCH", INSTALLATION, "application/merge-patch+json")
+    # The field manager of a merge patch is the User-Agent's first segment: "operator", as the real one.
+    assert headers["User-Agent"].split("/")[0] == "operator"
+    # The whole pool list, with the three defaults the stack did not send.
+    (pool,) = body["spec"]["calicoNetwork"]["ipPools"]
+    assert pool == {**FOUR_DEFAULTS_POOL, "allowedUses": ["Workload", "Tunnel"], "disableNewAllocations": False,
+                    "assignmentMode": "Automatic"}  # fmt: skip
+    assert body["spec"]["variant"] == "Calico" and body["spec"]["calicoNetwork"]["linuxDataplane"] == "Iptables"
+    # Defaulted once: a second pass finds nothing missing and writes nothing.
+    kube.writes.clear()
+    operators.Operators(kube, log=lambda _: None, delay=3600).reconcile()
+    assert not kube.writes
+
+
+def test_the_stand_in_leaves_the_pool_list_alone_when_the_stack_sends_every_default(stack) -> None:
+    (inst,) = [m for m in stack("dev").manifests() if m["kind"] == "Installation"]
+    kube = FakeKube()
+    kube.add(INSTALLATION, {"kind": "Installation", "metadata": {"name": "default"}, "spec": inst["spec"]})
+    operators.Operators(kube, log=lambda _: None, delay=3600).reconcile()
+    (_, _, body, _, _) = kube.writes[0]
+    assert "ipPools" not in body["spec"].get("calicoNetwork", {}), body
 
 
 def test_operators_set_ready_after_the_delay_and_issue_real_certificates() -> None:

@@ -91,9 +91,11 @@ class Kube:
         r.raise_for_status()
         return r.json()
 
-    def send(self, method: str, path: str, body: dict | None = None, content_type: str = "application/json") -> dict:
+    def send(self, method: str, path: str, body: dict | None = None, content_type: str = "application/json",
+             headers: dict[str, str] | None = None) -> dict:  # fmt: skip
+        """``headers``: a User-Agent names the field manager of a non-apply write, as for any client."""
         r = self.s.request(method, self.server + path, data=json.dumps(body) if body is not None else None,
-                           headers={"Content-Type": content_type}, timeout=10)  # fmt: skip
+                           headers={"Content-Type": content_type, **(headers or {})}, timeout=10)  # fmt: skip
         r.raise_for_status()
         return r.json()
 

@@ -4,7 +4,11 @@ No container runs on the local control plane, so nothing would ever set the cond
 awaits (``pulumi.com/waitFor: condition=Ready``). This loop plays those parts, each only after
 ``DELAY`` seconds, so the waits of pulumi-kubernetes are really exercised:
 
-- ``operator.tigera.io/v1`` Installation: ``Ready`` (what tigera-operator reports once calico-node runs);
+- ``operator.tigera.io/v1`` Installation: first what tigera-operator's defaulting writes back into
+  its spec (tests/data/tigera_operator.yaml, read in tigera/operator v1.40.15: every IP pool
+  default, the other spec defaults), as a JSON merge patch under the real operator's field manager
+  ``operator``, exactly when the real one would (something is missing); then ``Ready`` (what
+  tigera-operator reports once calico-node runs);
 - ``cert-manager.io/v1`` ClusterIssuer/Issuer: ``Ready``; a CA issuer only once its secret exists;
 - ``cert-manager.io/v1`` Certificate: once its issuer is Ready, a real certificate (``cryptography``)
   signed by that issuer (self-signed, or the CA in the issuer's secret) in the ``kubernetes.io/tls``
@@ -14,12 +18,20 @@ awaits (``pulumi.com/waitFor: condition=Ready``). This loop plays those parts, e
 from __future__ import annotations
 
 import base64
+import copy
 import datetime as dt
+import functools
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
+import yaml
+
 from tools.local import pki
+
+#: What the real tigera-operator writes, with sources: never the program's own constants.
+TIGERA_FACTS = Path(__file__).resolve().parents[2] / "tests" / "data" / "tigera_operator.yaml"
 
 #: Seconds after creation before a stand-in reports Ready.
 DELAY = 2.0
@@ -38,6 +50,52 @@ def _condition(reason: str, message: str) -> dict:
     return {"type": "Ready", "status": "True", "reason": reason, "message": message, "lastTransitionTime": now}
 
 
+@functools.cache
+def tigera_facts() -> dict:
+    return yaml.safe_load(TIGERA_FACTS.read_text())
+
+
+def _set_missing(obj: dict, dotted: str, value: Any) -> None:
+    *parents, leaf = dotted.split(".")
+    for p in parents:
+        obj = obj.setdefault(p, {})
+    obj.setdefault(leaf, copy.deepcopy(value))
+
+
+def tigera_defaulted(spec: dict) -> dict:
+    """The Installation spec after tigera-operator's defaulting (kind mode: Calico CNI), a new dict."""
+    facts = tigera_facts()
+    out = copy.deepcopy(spec)
+    calico_cni = (out.get("cni") or {}).get("type", "Calico") == "Calico"
+    if calico_cni:
+        for row in facts["installation_defaults"]:
+            _set_missing(out, row["field"], row["value"])
+    pools = (out.get("calicoNetwork") or {}).get("ipPools") or []
+    for pool in pools:
+        for row in facts["pool_defaults"]:
+            if row["field"] == "encapsulation" and not calico_cni:
+                pool.setdefault("encapsulation", "None")
+            elif row["field"] == "name" and sum(":" not in p["cidr"] for p in pools) != 1:
+                continue
+            else:
+                pool.setdefault(row["field"], copy.deepcopy(row["value"]))
+    return out
+
+
+def merge_patch(old: dict, new: dict) -> dict:
+    """The JSON merge patch (RFC 7386) taking ``old`` to ``new``, where ``new`` only adds: lists whole."""
+    patch = {}
+    for key, value in new.items():
+        if key not in old:
+            patch[key] = value
+        elif isinstance(value, dict) and isinstance(old[key], dict):
+            if sub := merge_patch(old[key], value):
+                patch[key] = sub
+        elif value != old[key]:
+            patch[key] = value
+    return patch
+
+
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
@@ -50,6 +108,8 @@ class Operators:
         self.interval = interval
         self.first_seen: dict[str, float] = {}
         self.ready_at: dict[str, float] = {}
+        #: Every defaulting patch sent to an Installation: {"name", "patch"}.
+        self.defaulted: list[dict] = []
         self._stop = threading.Event()
         self._last_error: str | None = None
         self._thread: threading.Thread | None = None
@@ -95,8 +155,22 @@ class Operators:
         self.ready_at[obj["metadata"]["uid"]] = time.monotonic()
         self.log(f"stand-in operators: {obj['kind']} {obj['metadata'].get('namespace', '')}/{obj['metadata']['name']} Ready")
 
+    def _default_installation(self, inst: dict) -> None:
+        """What the real operator's controllers do first: write their defaults into the spec."""
+        spec = inst.get("spec") or {}
+        patch = merge_patch(spec, tigera_defaulted(spec))
+        if not patch:
+            return
+        self.kube.send(
+            "PATCH", f"{INSTALLATIONS}/{inst['metadata']['name']}", {"spec": patch},
+            content_type="application/merge-patch+json", headers={"User-Agent": tigera_facts()["user_agent"]},
+        )  # fmt: skip
+        self.defaulted.append({"name": inst["metadata"]["name"], "patch": patch})
+        self.log(f"stand-in operators: Installation {inst['metadata']['name']} defaulted ({', '.join(sorted(patch))})")
+
     def reconcile(self) -> None:
         for inst in self._list(INSTALLATIONS):
+            self._default_installation(inst)
             if not _ready(inst) and self._due(inst):
                 self._set_ready(f"{INSTALLATIONS}/{inst['metadata']['name']}", inst, "AllComponentsAvailable", "stand-in")
         issuers: dict[tuple[str, str], dict] = {}

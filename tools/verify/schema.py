@@ -52,13 +52,18 @@ _POOL = {
         "natOutgoing": {"enum": ["Enabled", "Disabled"]},
         "nodeSelector": _STR,
         "blockSize": {"type": "integer", "minimum": 20, "maximum": 32},
+        # As the CRD (calico v3.31.7 operator.tigera.io_installations.yaml) types them: no enums.
+        "allowedUses": {"type": "array", "items": _STR},
+        "disableNewAllocations": {"type": "boolean"},
+        "disableBGPExport": {"type": "boolean"},
+        "assignmentMode": _STR,
     },
 }
 _INSTALLATION_SPEC = {
     "type": "object",
     "additionalProperties": False,
     "properties": {
-        "kubernetesProvider": {"enum": ["", "EKS", "GKE", "AKS", "OpenShift", "DockerEnterprise", "RKE2", "TKG"]},
+        "kubernetesProvider": {"enum": ["", "EKS", "GKE", "AKS", "OpenShift", "DockerEnterprise", "RKE2", "TKG", "Kind"]},
         "cni": {
             "type": "object",
             "additionalProperties": False,
