@@ -20,6 +20,8 @@ import pytest
 import yaml
 
 from tools.engine import ROOT
+from tools.local import build
+from tools.local.charts import CrdsMissingError
 from tools.local.controlplane import ControlPlane
 
 OUT = ROOT / "out" / "itest"
@@ -36,6 +38,9 @@ SCENARIOS = {
 }
 RESULTS: dict[str, str] = {}
 TIMINGS: dict[str, float] = {}
+#: What ran: the CLI, the provider (what its code is, and the plugin version it is installed as),
+#: the API server, and which CRDs were applied for each pin.
+VERSIONS: dict[str, Any] = {}
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
@@ -56,7 +61,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     scenarios = {key: RESULTS.get(key, "not run") for key in SCENARIOS.values()}
     passed = sum(1 for v in scenarios.values() if v == "passed")
     failed = len(scenarios) - passed
-    (OUT / "report.json").write_text(json.dumps({"scenarios": scenarios, "timings_seconds": TIMINGS}, indent=2) + "\n")
+    report = {"scenarios": scenarios, "timings_seconds": TIMINGS, **VERSIONS}
+    (OUT / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     line = f"{passed} passed, {failed} failed"
     if reporter is not None:
@@ -88,7 +94,19 @@ def plane():
     OUT.mkdir(parents=True)
     cp = ControlPlane(OUT / "control-plane")
     try:
-        cp.start()
+        try:
+            cp.start()
+        except CrdsMissingError as err:
+            pytest.exit(f"itest: {err}", returncode=2)
+        VERSIONS.update(
+            pulumi_cli=build.PULUMI,
+            provider_kubernetes={
+                "code": f"pulumi-kubernetes v{build.PROVIDER_CODE} ({build.PROVIDER})",
+                "installed_as_plugin": build.PROVIDER_AS,
+            },
+            kubernetes=build.K8S,
+            crds=[c.report() for c in cp.crds],
+        )
         TIMINGS["tool_build"] = cp.timings["tools"]
         TIMINGS["control_plane_start"] = cp.timings["control_plane"]
         yield cp

@@ -1,13 +1,23 @@
 """STAND-IN Helm charts for the local control plane: same names and versions as the stack's pins.
 
 These are NOT the upstream charts. Nothing here runs a container (kwok marks pods Running), so a
-stand-in carries only what the stack relies on from the real chart:
+stand-in carries what a cluster sees of the real chart, taken from two upstream sources and never
+from the program (components/):
 
-- the CRDs of every group, version and kind the stack creates (schemas open: the API server stores
-  what the program sends, so a render-vs-reality comparison sees exactly the program's objects);
-- the Deployments and Services, with the names and pod labels that the stack's NetworkPolicies,
-  AuthorizationPolicies, Gateway and routes select (istiod ``app: istiod``, the gateway
-  ``istio: ingress``, prometheus-server, kiali, istio-csr ...).
+- the real CRDs of the pinned version, verbatim, from a CRD directory (``crd_dir()``:
+  ``$MESH_UPSTREAM_CRDS``, else ``../shared/upstream/crds`` beside the checkout; ``make local-crds``
+  fills one from the real charts). They go into the stand-in's ``crds/``, which Helm installs
+  before anything else and never deletes, so the API server validates every custom resource the
+  stack creates as a real cluster does: structural schema, defaults, CEL rules. Where the
+  directory has no CRDs at exactly the pinned version, the nearest older release is used and
+  ``CrdSet.substituted`` says so (the itest report names it).
+- what the real chart renders at the pinned version with the stack's release names and values,
+  recorded with its sources in tests/data/upstream_charts.yaml: each Deployment and DaemonSet
+  (selector, pod labels and annotations, service account, container ports, host network), each
+  Service (ports and targetPorts), the ServiceAccounts, and the webhook configurations (names,
+  the Service, port and path they call, failure policy). No webhook server answers here, so each
+  webhook's rules name an API group that does not exist: the configuration is there, it is never
+  called.
 
 Every stand-in is marked: its Chart.yaml description and every object's
 ``mesh-platform.dev/stand-in: "true"`` label. ``package()`` writes them, runs ``helm package`` at the
@@ -16,55 +26,21 @@ pinned versions and ``helm repo index``: the directory is then a Helm repository
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from components import settings
-from components.istio import GATEWAY_RELEASE, GATEWAY_SELECTOR, ISTIO_CSR_LABELS, ISTIOD_SELECTOR
-from components.observability import KIALI_LABELS, PROMETHEUS_LABELS
 
+ROOT = Path(__file__).resolve().parents[2]
+#: What each real chart renders at its pin, with sources.
+FACTS = ROOT / "tests" / "data" / "upstream_charts.yaml"
 STAND_IN = {"mesh-platform.dev/stand-in": "true"}
-#: (group, version, kind, plural, scope) of every custom resource the stack creates, per chart.
-CRDS: dict[str, list[tuple[str, str, str, str, str]]] = {
-    "tigera-operator": [
-        ("operator.tigera.io", "v1", "Installation", "installations", "Cluster"),
-        ("operator.tigera.io", "v1", "Goldmane", "goldmanes", "Cluster"),
-        ("operator.tigera.io", "v1", "Whisker", "whiskers", "Cluster"),
-    ],
-    "base": [
-        ("networking.istio.io", "v1", "VirtualService", "virtualservices", "Namespaced"),
-        ("networking.istio.io", "v1", "DestinationRule", "destinationrules", "Namespaced"),
-        ("networking.istio.io", "v1", "Gateway", "gateways", "Namespaced"),
-        ("security.istio.io", "v1", "PeerAuthentication", "peerauthentications", "Namespaced"),
-        ("security.istio.io", "v1", "AuthorizationPolicy", "authorizationpolicies", "Namespaced"),
-        ("telemetry.istio.io", "v1", "Telemetry", "telemetries", "Namespaced"),
-    ],
-    "cert-manager": [
-        ("cert-manager.io", "v1", "Certificate", "certificates", "Namespaced"),
-        ("cert-manager.io", "v1", "Issuer", "issuers", "Namespaced"),
-        ("cert-manager.io", "v1", "ClusterIssuer", "clusterissuers", "Cluster"),
-        ("cert-manager.io", "v1", "CertificateRequest", "certificaterequests", "Namespaced"),
-    ],
-}
-#: chart → [(name, pod labels, container ports)]; the Deployment and Service are called ``name``
-#: (``{{ .Release.Name }}`` for the gateway, whose release name becomes its labels and Service).
-WORKLOADS: dict[str, list[tuple[str, dict[str, str], tuple[int, ...]]]] = {
-    "tigera-operator": [("tigera-operator", {"name": "tigera-operator"}, ())],
-    "base": [],
-    "cni": [],
-    "istiod": [("istiod", {**ISTIOD_SELECTOR, "istio": "pilot"}, (15010, 15012, 443, 15014))],
-    "gateway": [(GATEWAY_RELEASE, {"app": GATEWAY_RELEASE, **GATEWAY_SELECTOR}, (15021, 80, 443))],
-    "cert-manager": [
-        ("cert-manager", {"app.kubernetes.io/name": "cert-manager", "app.kubernetes.io/component": "controller"}, (9402,)),
-        ("cert-manager-webhook", {"app.kubernetes.io/name": "webhook", "app.kubernetes.io/component": "webhook"}, (10250,)),
-        ("cert-manager-cainjector", {"app.kubernetes.io/name": "cainjector"}, ()),
-    ],
-    "cert-manager-istio-csr": [("cert-manager-istio-csr", ISTIO_CSR_LABELS, (6443,))],
-    "prometheus": [("prometheus-server", PROMETHEUS_LABELS, (9090,))],
-    "kiali-server": [("kiali", {**KIALI_LABELS, "app": "kiali"}, (20001,))],
-}
 VERSIONS = {
     "tigera-operator": settings.CALICO_CHART_VERSION,
     "base": settings.ISTIO_VERSION,
@@ -76,93 +52,193 @@ VERSIONS = {
     "prometheus": settings.PROMETHEUS_CHART_VERSION,
     "kiali-server": settings.KIALI_CHART_VERSION,
 }
+#: chart → (component directory prefix in the CRD directory, the files of a component directory
+#: that hold its CRDs). The same CRDs the real chart installs: tigera-operator's ``crds/``, Istio
+#: base's ``files/crd-all.gen.yaml``, cert-manager's ``templates/crd-*`` (``crds.enabled``).
+CRD_COMPONENTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "tigera-operator": ("calico", ("crds/**/*.yaml",)),
+    "base": ("istio", ("crd-all.gen.yaml",)),
+    "cert-manager": ("cert-manager", ("*.yaml",)),
+}
 #: Pod Security 'restricted' (cert-manager's namespace enforces it): what every stand-in pod runs as.
 RESTRICTED_POD = {"runAsNonRoot": True, "runAsUser": 65532, "seccompProfile": {"type": "RuntimeDefault"}}
 RESTRICTED_CONTAINER = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, "readOnlyRootFilesystem": True}
 #: Never pulled: kwok runs no container.
 IMAGE = "registry.invalid/mesh-platform/stand-in:0"
+#: The API group a stand-in webhook's rules name: none exists, so the API server never calls it.
+NO_GROUP = "stand-in.mesh-platform.invalid"
+HOW_TO_GET_CRDS = (
+    "the local control plane needs the real CRDs of the pinned charts: set MESH_UPSTREAM_CRDS to a "
+    "directory of them (`make local-crds` fills out/local-crds from the real chart repositories; "
+    "README.md, 'Local control plane')"
+)
 
 
-def crd(group: str, version: str, kind: str, plural: str, scope: str) -> dict:
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{plural}.{group}", "labels": STAND_IN, "annotations": {"helm.sh/resource-policy": "keep"}},
+class CrdsMissingError(Exception):
+    """No CRD directory, or none of a pinned chart's CRDs in it."""
+
+
+@dataclass(frozen=True)
+class CrdSet:
+    chart: str
+    pin: str
+    #: The component directory used, e.g. ``istio-1.30.3``.
+    used: str
+    files: tuple[Path, ...]
+
+    @property
+    def substituted(self) -> bool:
+        return _version(self.used.rsplit("-", 1)[-1]) != _version(self.pin)
+
+    def report(self) -> dict:
+        return {"chart": self.chart, "pin": self.pin, "crds_used": self.used, "substituted": self.substituted,
+                "files": len(self.files)}  # fmt: skip
+
+
+def facts() -> dict:
+    return yaml.safe_load(FACTS.read_text())
+
+
+def crd_dir() -> Path | None:
+    """``$MESH_UPSTREAM_CRDS``, else ``../shared/upstream/crds`` beside the checkout where it exists."""
+    if os.environ.get("MESH_UPSTREAM_CRDS"):
+        return Path(os.environ["MESH_UPSTREAM_CRDS"])
+    beside = ROOT.parent / "shared" / "upstream" / "crds"
+    return beside if beside.is_dir() else None
+
+
+def _version(text: str) -> tuple[int, ...] | None:
+    """``v1.30.3`` → (1, 30, 3); None for anything else (a pre-release such as 1.31.0-rc.0 included)."""
+    m = re.fullmatch(r"v?(\d+)\.(\d+)\.(\d+)", text)
+    return tuple(int(x) for x in m.groups()) if m else None
+
+
+def crd_sets(directory: Path | None) -> list[CrdSet]:
+    """For each chart that installs CRDs: the component directory at its pin, else the nearest older."""
+    if directory is None or not directory.is_dir():
+        raise CrdsMissingError(f"no CRD directory{f' at {directory}' if directory else ''}: {HOW_TO_GET_CRDS}")
+    out = []
+    for chart, (component, patterns) in CRD_COMPONENTS.items():
+        pin = VERSIONS[chart]
+        candidates = []
+        for d in directory.iterdir():
+            prefix, _, version = d.name.rpartition("-")
+            v = _version(version)
+            if d.is_dir() and prefix == component and v is not None and v <= _version(pin):
+                candidates.append((v, d))
+        if not candidates:
+            raise CrdsMissingError(f"{directory} has no {component}-<version> directory at or below {pin}: {HOW_TO_GET_CRDS}")
+        _, chosen = max(candidates)
+        files = tuple(sorted(f for p in patterns for f in chosen.glob(p) if f.is_file()))
+        if not files:
+            raise CrdsMissingError(f"{chosen} holds no CRD file ({', '.join(patterns)}): {HOW_TO_GET_CRDS}")
+        out.append(CrdSet(chart, pin, chosen.name, files))
+    return out
+
+
+def _ports(ports: list[dict]) -> list[dict]:
+    return [{"name": p.get("name") or f"port-{p['port']}", **{k: v for k, v in p.items() if k != "name"}} for p in ports]
+
+
+def workload(w: dict) -> dict:
+    pod = {
+        "metadata": {"labels": {**w["podLabels"], **STAND_IN}, "annotations": w.get("podAnnotations", {})},
         "spec": {
-            "group": group,
-            "scope": scope,
-            "names": {"kind": kind, "plural": plural, "singular": kind.lower(), "listKind": f"{kind}List"},
-            "versions": [
+            "serviceAccountName": w["serviceAccount"],
+            "securityContext": RESTRICTED_POD,
+            "containers": [
                 {
-                    "name": version,
-                    "served": True,
-                    "storage": True,
-                    "subresources": {"status": {}},
-                    "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+                    "name": "stand-in",
+                    "image": IMAGE,
+                    "ports": [{k: v for k, v in p.items()} for p in w["ports"]],
+                    "securityContext": RESTRICTED_CONTAINER,
                 }
             ],
         },
     }
-
-
-def workload(name: str, labels: dict[str, str], ports: tuple[int, ...], service_type: str = "ClusterIP") -> list[dict]:
-    meta = {"name": name, "namespace": "{{ .Release.Namespace }}", "labels": {**labels, **STAND_IN}}
-    deployment = {
+    if w.get("hostNetwork"):
+        pod["spec"]["hostNetwork"] = True
+    spec: dict = {"selector": {"matchLabels": w["selector"]}, "template": pod}
+    if w["kind"] == "Deployment":
+        spec = {"replicas": 1, **spec}
+    return {
         "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": meta,
-        "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": labels},
-            "template": {
-                "metadata": {"labels": {**labels, **STAND_IN}},
-                "spec": {
-                    "securityContext": RESTRICTED_POD,
-                    "containers": [
-                        {
-                            "name": "stand-in",
-                            "image": IMAGE,
-                            "ports": [{"containerPort": p} for p in ports],
-                            "securityContext": RESTRICTED_CONTAINER,
-                        }
-                    ],
-                },
-            },
-        },
+        "kind": w["kind"],
+        "metadata": {"name": w["name"], "namespace": "{{ .Release.Namespace }}", "labels": {**w["podLabels"], **STAND_IN}},
+        "spec": spec,
     }
-    if not ports:
-        return [deployment]
-    service = {
+
+
+def service(s: dict) -> dict:
+    return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": meta,
-        "spec": {"type": service_type, "selector": labels, "ports": [{"name": f"p{p}", "port": p} for p in ports]},
+        "metadata": {"name": s["name"], "namespace": "{{ .Release.Namespace }}", "labels": STAND_IN},
+        "spec": {"type": "ClusterIP", "selector": s["selector"], "ports": _ports(s["ports"])},
     }
-    return [deployment, service]
 
 
-def templates(chart: str) -> str:
-    docs = [crd(*c) for c in CRDS.get(chart, [])]
-    for name, labels, ports in WORKLOADS[chart]:
-        docs += workload(name, labels, ports)
+def webhook_configuration(w: dict) -> dict:
+    hooks = []
+    for h in w["webhooks"]:
+        hooks.append(
+            {
+                "name": h["name"],
+                "clientConfig": {"service": dict(h["service"])},
+                "failurePolicy": h["failurePolicy"] or "Fail",
+                "sideEffects": "None",
+                "admissionReviewVersions": ["v1"],
+                "rules": [{"apiGroups": [NO_GROUP], "apiVersions": ["*"], "operations": ["CREATE"], "resources": ["*"]}],
+            }
+        )
+    return {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": w["kind"],
+        "metadata": {"name": w["name"], "labels": STAND_IN},
+        "webhooks": hooks,
+    }
+
+
+def templates(chart: str, table: dict | None = None) -> str:
+    row = (table or facts())[chart]
+    docs = [workload(w) for w in row["workloads"]]
+    docs += [service(s) for s in row["services"]]
+    docs += [
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": {"name": a["name"], "namespace": "{{ .Release.Namespace }}", "labels": STAND_IN},
+        }
+        for a in row["serviceAccounts"]
+        if not a.get("hook")
+    ]
+    docs += [webhook_configuration(w) for w in row["webhooks"]]
     return "".join("---\n" + yaml.safe_dump(d, sort_keys=False) for d in docs)
 
 
-def package(dest: Path, helm: Path) -> Path:
+def package(dest: Path, helm: Path, crds: list[CrdSet]) -> Path:
     """Write every stand-in chart, package each at its pinned version, index: ``dest`` is a repository."""
     dest.mkdir(parents=True, exist_ok=True)
     src = dest / "src"
+    table = facts()
+    by_chart = {c.chart: c for c in crds}
     for chart, version in VERSIONS.items():
         d = src / chart
-        (d / "templates").mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(d, ignore_errors=True)
+        (d / "templates").mkdir(parents=True)
         meta = {
             "apiVersion": "v2",
             "name": chart,
             "version": version.removeprefix("v") if chart != "tigera-operator" else version,
-            "description": f"STAND-IN for the {chart} chart: CRDs and labelled workloads only (mesh-platform local control plane)",
+            "description": f"STAND-IN for the {chart} chart: its real CRDs and the workloads, Services, ServiceAccounts "
+            "and webhook configurations it renders (mesh-platform local control plane)",
         }
         (d / "Chart.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
-        (d / "templates" / "stand-in.yaml").write_text(templates(chart))
+        (d / "templates" / "stand-in.yaml").write_text(templates(chart, table))
+        if chart in by_chart:
+            (d / "crds").mkdir()
+            for i, f in enumerate(by_chart[chart].files):
+                shutil.copyfile(f, d / "crds" / f"{i:02d}-{f.name}")
         subprocess.run([str(helm), "package", str(d), "--version", version, "-d", str(dest)], check=True, capture_output=True)
     subprocess.run([str(helm), "repo", "index", str(dest)], check=True, capture_output=True)
     return dest

@@ -111,8 +111,12 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
 class ControlPlane:
     """Start with ``start()``, stop with ``stop()``; every process is a child, stopped by its PID."""
 
-    def __init__(self, directory: Path, cache: Path | None = None, log=print, charts_port: int = 0, api_port: int = 0) -> None:
+    def __init__(self, directory: Path, cache: Path | None = None, log=print, charts_port: int = 0, api_port: int = 0,
+                 crds: Path | None = None) -> None:  # fmt: skip
         self.dir = directory.resolve()
+        #: The real CRDs the stand-in charts install (charts.crd_dir(): $MESH_UPSTREAM_CRDS or shared/).
+        self.crd_dir = crds or charts.crd_dir()
+        self.crds: list[charts.CrdSet] = []
         self.charts_port = charts_port
         self.api_port = api_port
         self.cache = cache or build.cache_root()
@@ -160,6 +164,11 @@ class ControlPlane:
 
     # --- start ---------------------------------------------------------------------------------
     def start(self) -> None:
+        # Before the long build: without the real CRDs there is nothing to run (charts.CrdsMissingError).
+        self.crds = charts.crd_sets(self.crd_dir)
+        for c in self.crds:
+            note = " (nearest older: no CRDs at the pin)" if c.substituted else ""
+            self.log(f"CRDs for {c.chart} {c.pin}: {self.crd_dir / c.used}{note}")
         self.tools()
         started = time.monotonic()
         for sub in ("logs", "etcd", "pki", "state", "charts"):
@@ -204,7 +213,7 @@ class ControlPlane:
              "--node-lease-duration-seconds=40"],
         )  # fmt: skip
         self._node()
-        charts.package(self.dir / "charts", self.bins["helm"] / "helm")
+        charts.package(self.dir / "charts", self.bins["helm"] / "helm", self.crds)
         handler = functools.partial(_Quiet, directory=str(self.dir / "charts"))
         self.charts_server = http.server.ThreadingHTTPServer((HOST, self.charts_port), handler)
         threading.Thread(target=self.charts_server.serve_forever, daemon=True).start()
