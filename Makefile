@@ -237,6 +237,10 @@ LOCAL_DIR := out/local
 local-tools: ## build the local control plane's programs from their Go modules (cold: about an hour; then cached)
 	$(PYTHON) -m tools.local.build
 
+.PHONY: local-crds
+local-crds: $(VENV)/.dev ## the CRDs each pinned chart installs, from the real chart repositories, into out/local-crds
+	$(PY) -m tools.local.charts --out out/local-crds
+
 .PHONY: local-up
 local-up: $(VENV)/.dev ## start the local control plane in the background; then: source out/local/env
 	$(PY) -m tools.local.controlplane up --dir $(LOCAL_DIR)

@@ -300,6 +300,40 @@ def test_the_default_crd_directory_is_the_environments_then_the_shared_one(tmp_p
     assert charts.crd_dir() == (shared if shared.is_dir() else None)
 
 
+def test_make_local_crds_writes_a_directory_the_control_plane_reads(tmp_path, capsys) -> None:
+    # A stand-in helm that answers as `helm show crds` / `helm template --include-crds` do: the
+    # chart's CRDs among its other objects; the directory it fills is then read at the pins.
+    helm = tmp_path / "helm"
+    helm.write_text(
+        "#!/bin/sh\n"
+        'echo "$@" >> "$0.log"\n'
+        "printf -- '---\\nkind: ServiceAccount\\nmetadata: {name: x}\\n---\\nkind: CustomResourceDefinition\\n"
+        "metadata: {name: a.example.com}\\nspec: {group: example.com}\\n'\n"
+    )
+    helm.chmod(0o755)
+    out = tmp_path / "crds"
+    assert charts.main(["--out", str(out), "--helm", str(helm), "--mirror", "http://127.0.0.1:1"]) == 0
+    sets = {c.chart: c for c in charts.crd_sets(out)}
+    assert set(sets) == set(charts.CRD_COMPONENTS) and not any(c.substituted for c in sets.values())
+    for c in sets.values():
+        (doc,) = [d for f in c.files for d in yaml.safe_load_all(f.read_text()) if d]
+        assert doc["kind"] == "CustomResourceDefinition"
+    calls = (tmp_path / "helm.log").read_text().splitlines()
+    assert any(c.startswith("template cert-manager cert-manager --set crds.enabled=true --include-crds") for c in calls)
+    for line in calls:  # "show crds CHART ..." or "template RELEASE CHART ...": each at its pin
+        assert f"--version {charts.VERSIONS[line.split()[2]]}" in line, line
+    assert "export MESH_UPSTREAM_CRDS=" in capsys.readouterr().out
+
+
+def test_make_local_crds_without_the_repositories_is_one_line_and_exit_2(tmp_path, capsys) -> None:
+    helm = tmp_path / "helm"
+    helm.write_text("#!/bin/sh\necho 'Error: looks like the repository is not reachable' >&2\nexit 1\n")
+    helm.chmod(0o755)
+    assert charts.main(["--out", str(tmp_path / "crds"), "--helm", str(helm)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: helm could not read chart tigera-operator")
+
+
 def test_every_custom_resource_the_stack_creates_has_a_real_crd_at_the_pins(stack) -> None:
     directory = charts.crd_dir()
     if directory is None:

@@ -32,6 +32,7 @@ SCENARIOS = {
     "test_order_read_back_from_the_api_server": "2-order",
     "test_preview_after_up_is_a_no_op": "3-no-op-preview",
     "test_config_change_updates_in_place": "4-config-change",
+    "test_installation_changes_after_the_operator_wrote_its_defaults": "8-installation-after-operator-defaults",
     "test_destroy_leaves_nothing": "5-destroy",
     "test_destroy_with_the_api_server_stopped": "6-unreachable-destroy",
     "test_bad_config_fails_cleanly_and_every_stack_file_is_accepted": "7-bad-config-and-stack-files",

@@ -268,6 +268,38 @@ def test_config_change_updates_in_place(project: Project) -> None:
     project.pulumi("preview", "--expect-no-changes", "--stack", STACK)
 
 
+# --- 8 ------------------------------------------------------------------------------------------
+
+INSTALLATION = "/apis/operator.tigera.io/v1/installations/default"
+
+
+def _pool_owners(inst: dict) -> set[str]:
+    """The field managers that own spec.calicoNetwork.ipPools (an atomic list: one owner set)."""
+    return {
+        m["manager"]
+        for m in inst["metadata"].get("managedFields") or []
+        if "f:ipPools" in ((m.get("fieldsV1") or {}).get("f:spec") or {}).get("f:calicoNetwork", {})
+    }
+
+
+def test_installation_changes_after_the_operator_wrote_its_defaults(project: Project) -> None:
+    # The stand-in tigera-operator wrote what the real one writes (tests/data/tigera_operator.yaml)
+    # under its field manager "operator"; the pool list, complete as the stack sends it, stays the
+    # stack's alone, so changing it later is no 409 "conflict with operator".
+    inst = project.cp.kube.get(INSTALLATION)
+    managers = {m["manager"] for m in inst["metadata"]["managedFields"]}
+    assert "operator" in managers and project.cp.operators.defaulted, managers
+    assert inst["spec"]["variant"] == "Calico", "the operator's defaults are not in the spec"
+    assert _pool_owners(inst) and "operator" not in _pool_owners(inst), _pool_owners(inst)
+    project.write(project.config(apps=CHANGED_APPS, calico={"encapsulation": "VXLANCrossSubnet"}))
+    with timed("installation_update"):
+        done = project.pulumi("up", "--yes", "--skip-preview", "--stack", STACK, check=False)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    (pool,) = project.cp.kube.get(INSTALLATION)["spec"]["calicoNetwork"]["ipPools"]
+    assert pool["encapsulation"] == "VXLANCrossSubnet" and pool["allowedUses"] == ["Workload", "Tunnel"]
+    project.pulumi("preview", "--expect-no-changes", "--stack", STACK)
+
+
 # --- 5 ------------------------------------------------------------------------------------------
 
 

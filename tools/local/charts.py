@@ -242,3 +242,73 @@ def package(dest: Path, helm: Path, crds: list[CrdSet]) -> Path:
         subprocess.run([str(helm), "package", str(d), "--version", version, "-d", str(dest)], check=True, capture_output=True)
     subprocess.run([str(helm), "repo", "index", str(dest)], check=True, capture_output=True)
     return dest
+
+
+# --- `make local-crds`: a CRD directory from the real charts ------------------------------------
+
+#: chart → how its CRDs are read from the real chart, and the file they go to in the directory.
+_FETCH = {
+    # The CRDs sit in the chart's crds/ directory.
+    "tigera-operator": (["show", "crds", "tigera-operator"], "crds/crds.yaml"),
+    # Templated (files/crd-all.gen.yaml through templates/crds.yaml).
+    "base": (["template", "istio-base", "base", "--include-crds"], "crd-all.gen.yaml"),
+    # Templated only with crds.enabled.
+    "cert-manager": (["template", "cert-manager", "cert-manager", "--set", "crds.enabled=true", "--include-crds"], "crds.yaml"),
+}
+
+
+def fetch_crds(out: Path, helm: str, mirror: str | None = None) -> list[Path]:
+    """``<out>/<component>-<pin>/…``: the CRDs each pinned chart installs, read with ``helm``."""
+    written = []
+    for chart, (verb, name) in _FETCH.items():
+        component = CRD_COMPONENTS[chart][0]
+        repo = mirror or settings.UPSTREAM_CHART_REPOS[chart]
+        done = subprocess.run([helm, *verb, "--repo", repo, "--version", VERSIONS[chart]], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise CrdsMissingError(
+                f"helm could not read chart {chart} {VERSIONS[chart]} from {repo}: {done.stderr.strip()[-500:]}"
+            )
+        docs = [d for d in yaml.safe_load_all(done.stdout) if d and d.get("kind") == "CustomResourceDefinition"]
+        if not docs:
+            raise CrdsMissingError(f"chart {chart} {VERSIONS[chart]} from {repo} rendered no CustomResourceDefinition")
+        target = out / f"{component}-{VERSIONS[chart]}" / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text("".join("---\n" + yaml.safe_dump(d, sort_keys=False) for d in docs))
+        written.append(target)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import sys
+
+    ap = argparse.ArgumentParser(
+        prog="python -m tools.local.charts",
+        description="Fill a CRD directory for the local control plane from the real charts at the pinned versions.",
+    )
+    ap.add_argument("--out", type=Path, default=ROOT / "out" / "local-crds", help="the directory to fill (default: %(default)s)")
+    ap.add_argument("--helm", default=None, help="the helm binary (default: helm on PATH, else the one `make local-tools` built)")
+    ap.add_argument("--mirror", default=os.environ.get("MESH_CHART_MIRROR"),
+                    help="one repository serving every chart (default: $MESH_CHART_MIRROR, else each chart's own)")  # fmt: skip
+    args = ap.parse_args(argv)
+    from tools.local import build
+
+    built = build.cache_root() / build.TOOLS["helm"].key / "bin" / "helm"
+    helm = args.helm or shutil.which("helm") or (str(built) if built.exists() else None)
+    if helm is None or shutil.which(helm) is None:
+        print(f"error: no helm ({args.helm or 'not on PATH, not built'}); `make local-tools` builds it", file=sys.stderr)
+        return 2
+    args.helm = helm
+    try:
+        files = fetch_crds(args.out, args.helm, args.mirror)
+    except CrdsMissingError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    for f in files:
+        print(f)
+    print(f"now: export MESH_UPSTREAM_CRDS={args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
