@@ -16,7 +16,7 @@ OUT ?= out/$(STACK)
 
 # Where each stack keeps its state and encrypts its secrets. Local stacks (dev, lab, anything not
 # listed below) need no account: a file backend in this checkout and a passphrase. Shared cloud
-# stacks use the S3 bucket and KMS key made by `python -m tools.backend bootstrap`, and so do
+# stacks use the S3 bucket and KMS key made by `python -m ops.backend bootstrap`, and so do
 # shared labs (lab-<name>): their kind cluster runs on the owner's machine, their state where the
 # lab reaper (.github/workflows/lab-reaper.yml) finds and decrypts it.
 CLOUD_STACKS := staging prod
@@ -43,7 +43,7 @@ else
   SECRETS_PROVIDER ?= passphrase
   PREREQS := docker kind kubectl pulumi
 endif
-# Lab stacks are tagged with an expiry at `make up`; `python -m tools.labs expired` lists them.
+# Lab stacks are tagged with an expiry at `make up`; `python -m ops.labs expired` lists them.
 LAB_TTL_HOURS ?= 8
 # A local passphrase file is created once so non-interactive runs work; keep your own in
 # PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE to override it.
@@ -76,10 +76,10 @@ PULUMI_ENV = export PULUMI_CONFIG_PASSPHRASE_FILE=$${PULUMI_CONFIG_PASSPHRASE_FI
 #> BASE_REF          `make verify`: also report changes in routes and flows against this git ref
 #> BACKEND           Pulumi state backend (PULUMI_BACKEND_URL): a file backend here, S3 for shared stacks
 #> SECRETS_PROVIDER  how stack secrets are encrypted: passphrase (local) or awskms:// (shared)
-#> STATE_BUCKET      S3 bucket of shared stacks' state (`python -m tools.backend bootstrap` makes it)
+#> STATE_BUCKET      S3 bucket of shared stacks' state (`python -m ops.backend bootstrap` makes it)
 #> AWS_REGION        region of that bucket and its KMS key
 #> KMS_ALIAS         alias of the KMS key shared stacks' secrets are encrypted with
-#> LAB_TTL_HOURS     hours until a lab stack counts as expired (`python -m tools.labs expired`)
+#> LAB_TTL_HOURS     hours until a lab stack counts as expired (`python -m ops.labs expired`)
 #> PYTHON            the Python that creates .venv
 HELP_VARS := STACK OUT FORMAT BASE_REF BACKEND SECRETS_PROVIDER STATE_BUCKET AWS_REGION KMS_ALIAS LAB_TTL_HOURS PYTHON
 
@@ -129,21 +129,21 @@ lint: $(VENV)/.dev ## ruff, shellcheck, actionlint (with shellcheck on every run
 
 .PHONY: render
 render: $(VENV)/.dev ## render STACK offline into OUT (manifests.yaml, graph.json)
-	$(PY) -m tools.render --stack $(STACK) --out $(OUT)
+	$(PY) -m offline.render --stack $(STACK) --out $(OUT)
 
 .PHONY: verify
 verify: $(VENV)/.dev ## check STACK offline (FORMAT=text|markdown|json, BASE_REF=git ref, OUT=report file)
-	@$(PY) -m tools.verify --stack $(STACK) $(if $(BASE_REF),--base-ref $(BASE_REF),) $(if $(FORMAT),--format $(FORMAT),) \
+	@$(PY) -m offline.verify --stack $(STACK) $(if $(BASE_REF),--base-ref $(BASE_REF),) $(if $(FORMAT),--format $(FORMAT),) \
 	  $(if $(filter command line environment,$(origin OUT)),--out $(OUT),)
 
 .PHONY: bench
 bench: $(VENV)/.dev ## time render and verify on generated stacks of 10 to 300 services
-	$(PY) -m tools.verify.bench
+	$(PY) -m offline.verify.bench
 
 .PHONY: verify-all
 verify-all: $(VENV)/.dev ## `make verify` for every stack in stacks/
 	@rc=0; for f in stacks/Pulumi.*.yaml; do s=$${f#stacks/Pulumi.}; s=$${s%.yaml}; \
-	  echo "== verify $$s"; $(PY) -m tools.verify --stack "$$s" --format text || rc=1; done; exit $$rc
+	  echo "== verify $$s"; $(PY) -m offline.verify --stack "$$s" --format text || rc=1; done; exit $$rc
 
 .PHONY: prereqs
 prereqs: ## the tools STACK needs (docker, kind, kubectl, pulumi; aws for cloud stacks) are there
@@ -159,11 +159,11 @@ prereqs: ## the tools STACK needs (docker, kind, kubectl, pulumi; aws for cloud 
 .PHONY: ready
 ready: prereqs pulumi-version ## prereqs and pulumi-version, then .venv, then (cloud stacks) preflight
 	@$(MAKE) --no-print-directory $(VENV)/.runtime
-	@if [[ " $(PREREQS) " == *" aws "* ]]; then $(PY) -m tools.preflight --stack $(STACK); fi
+	@if [[ " $(PREREQS) " == *" aws "* ]]; then $(PY) -m ops.preflight --stack $(STACK); fi
 
 .PHONY: preflight
 preflight: $(VENV)/.runtime ## cloud stacks: credentials, region, EKS version, VPC/subnets
-	$(PY) -m tools.preflight --stack $(STACK)
+	$(PY) -m ops.preflight --stack $(STACK)
 
 .PHONY: pulumi-version
 pulumi-version: ## the Pulumi CLI is new enough (3.PULUMI_MIN_MINOR.0: stack tags on file and S3 backends)
@@ -207,7 +207,7 @@ destroy: ready ## destroy STACK and remove its state (its stack file stays)
 	if ! err="$$($(PULUMI) stack select --stack $(STACK) 2>&1)"; then \
 	  if [[ "$$err" == *"no stack named"* ]]; then echo "no stack $(STACK) in $(BACKEND); nothing to destroy"; exit 0; fi; \
 	  echo "$$err" >&2; exit 1; fi; \
-	if ! name="$$($(PY) -m tools.labs kind-cluster --stack $(STACK))"; then \
+	if ! name="$$($(PY) -m ops.labs kind-cluster --stack $(STACK))"; then \
 	  echo "cannot read the state of stack $(STACK) (PULUMI_CONFIG_PASSPHRASE(_FILE) must be the one it was created with); nothing deleted" >&2; exit 1; fi; \
 	if [ -n "$$name" ]; then \
 	  if ! clusters="$$(kind get clusters 2>&1)"; then echo "kind get clusters failed (is Docker running?): $$clusters; nothing deleted" >&2; exit 1; fi; \
@@ -228,26 +228,26 @@ e2e: ## on a machine with Docker: `make up STACK=lab`, scripts/e2e.sh, then alwa
 	$(MAKE) --no-print-directory up STACK=lab; \
 	PULUMI_CONFIG_PASSPHRASE_FILE=$${PULUMI_CONFIG_PASSPHRASE_FILE:-$(PASSPHRASE_FILE)} scripts/e2e.sh lab
 
-# The local control plane (tools/local): the real Pulumi CLI, Kubernetes provider, API server and
+# The local control plane (tests/itest/local): the real Pulumi CLI, Kubernetes provider, API server and
 # controllers, built from their Go modules once into $${MESH_LOCAL_CACHE:-~/.cache/mesh-platform/local};
 # kwok in place of kubelets, stand-in charts and operators. README.md, "Local control plane".
 LOCAL_DIR := out/local
 
 .PHONY: local-tools
 local-tools: ## build the local control plane's programs from their Go modules (cold: about an hour; then cached)
-	$(PYTHON) -m tools.local.build
+	$(PYTHON) -m tests.itest.local.build
 
 .PHONY: local-crds
 local-crds: $(VENV)/.dev ## the CRDs each pinned chart installs, from the real chart repositories, into out/local-crds
-	$(PY) -m tools.local.charts --out out/local-crds
+	$(PY) -m tests.itest.local.charts --out out/local-crds
 
 .PHONY: local-up
 local-up: $(VENV)/.dev ## start the local control plane in the background; then: source out/local/env
-	$(PY) -m tools.local.controlplane up --dir $(LOCAL_DIR)
+	$(PY) -m tests.itest.local.controlplane up --dir $(LOCAL_DIR)
 
 .PHONY: local-down
 local-down: $(VENV)/.dev ## stop what `make local-up` started, by PID
-	$(PY) -m tools.local.controlplane down --dir $(LOCAL_DIR)
+	$(PY) -m tests.itest.local.controlplane down --dir $(LOCAL_DIR)
 
 .PHONY: itest
 itest: $(VENV)/.dev local-tools ## the scenarios on the local control plane with the real CLI: out/itest/report.json

@@ -1,7 +1,7 @@
 """mesh-platform: a cluster, Calico as its CNI, Istio as its mesh, in that order.
 
-Install order (every arrow is a resource dependency, listed with its reason in components/edges.py,
-which this program applies and `tools.verify`'s order rule checks on the graph):
+Install order (every arrow is a resource dependency, listed with its reason in mesh_platform/edges.py,
+which this program applies and `offline.verify`'s order rule checks on the graph):
 
     cluster ─▶ Calico (Installation Ready) ─┬─▶ Istio base ─▶ [istio-cni] ─▶ istiod ─▶ ingress gateway
                                             │                                    ├─▶ ZeroTrust (namespace, deny-all, allows)
@@ -13,14 +13,13 @@ which this program applies and `tools.verify`'s order rule checks on the graph):
 cert-manager runs beside Istio, off the critical path, unless istio.ca is cert-manager: then istiod
 must wait for the CA issuer and istio-csr.
 
-Settings are read and validated first (components/settings.py): a bad stack value stops the program
+Settings are read and validated first (mesh_platform/settings.py): a bad stack value stops the program
 with one clean message before any resource is registered.
 """
 
 import pulumi
 
 from components import cert_manager as cm
-from components import edges
 from components import observability as obs
 from components.calico import Calico, CalicoArgs
 from components.cert_manager import CertManager, CertManagerArgs
@@ -36,11 +35,12 @@ from components.istio import (
 )
 from components.observability import Observability, ObservabilityArgs
 from components.sample_apps import SampleApps, SampleAppsArgs, curl_commands
-from components.settings import load
 from components.zero_trust import Endpoint, ZeroTrust, ZeroTrustArgs
+from mesh_platform import edges
+from mesh_platform.settings import load
 
 s = load()  # the stack's validated settings; nothing is registered if they are wrong
-#: What other components wait for, by the keys of components/edges.py.
+#: What other components wait for, by the keys of mesh_platform/edges.py.
 registered: dict[str, pulumi.Resource] = {}
 
 if s.cluster.provider == "kind":

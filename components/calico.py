@@ -23,8 +23,8 @@ from typing import Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import TOKEN, helm_release
-from components.settings import ChartsSettings
+from mesh_platform.kube import TOKEN, helm_release
+from mesh_platform.settings import ChartsSettings
 
 NAMESPACE = "tigera-operator"
 #: Felix and Typha Prometheus ports, opened when metrics are on.

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import TOKEN, helm_release
-from components.settings import ACME_ISSUER, CA_ISSUER, SELFSIGNED_ISSUER, AcmeSettings, ChartsSettings
+from mesh_platform.kube import TOKEN, helm_release
+from mesh_platform.settings import ACME_ISSUER, CA_ISSUER, SELFSIGNED_ISSUER, AcmeSettings, ChartsSettings
 
 NAMESPACE = "cert-manager"
 #: Secret (in NAMESPACE) holding the CA's certificate and key.

@@ -18,8 +18,8 @@ import pulumi_awsx as awsx
 import pulumi_eks as eks
 import pulumi_kubernetes as k8s
 
-from components import TOKEN, kubernetes_provider
-from components.settings import EksSettings
+from mesh_platform.kube import TOKEN, kubernetes_provider
+from mesh_platform.settings import EksSettings
 
 #: Every control-plane log type, to CloudWatch.
 LOG_TYPES = ["api", "audit", "authenticator", "controllerManager", "scheduler"]

@@ -10,7 +10,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import yaml
 
-from components import TOKEN, kubernetes_provider
+from mesh_platform.kube import TOKEN, kubernetes_provider
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import TOKEN
 from components.cert_manager import READY, issuer_ref
+from mesh_platform.kube import TOKEN
 
 SECRET_NAME = "gateway-tls"
 

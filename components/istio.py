@@ -17,8 +17,8 @@ from typing import Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import TOKEN, helm_release, strict_mtls
-from components.settings import ChartsSettings
+from mesh_platform.kube import TOKEN, helm_release, strict_mtls
+from mesh_platform.settings import ChartsSettings
 
 SYSTEM_NAMESPACE = "istio-system"
 #: Release name of the gateway chart; it becomes the pods' ``app``/``istio`` labels.

@@ -11,7 +11,7 @@ import pulumi_kubernetes as k8s
 import yaml
 from pulumi_command import local
 
-from components import TOKEN, kubernetes_provider
+from mesh_platform.kube import TOKEN, kubernetes_provider
 
 
 @dataclass(frozen=True)

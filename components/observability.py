@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import TOKEN, helm_release
 from components.calico import FELIX_METRICS_PORT, TYPHA_METRICS_PORT
-from components.settings import JAEGER_IMAGE, ChartsSettings
+from mesh_platform.kube import TOKEN, helm_release
+from mesh_platform.settings import JAEGER_IMAGE, ChartsSettings
 
 PROMETHEUS_LABELS = {"app.kubernetes.io/name": "prometheus", "app.kubernetes.io/component": "server"}
 KIALI_LABELS = {"app.kubernetes.io/name": "kiali"}

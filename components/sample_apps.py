@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import TOKEN
-from components.settings import CURL_IMAGE, ECHO_IMAGE, AppsSettings, Service
+from mesh_platform.kube import TOKEN
+from mesh_platform.settings import CURL_IMAGE, ECHO_IMAGE, AppsSettings, Service
 
 GATEWAY_NAME = "mesh-gateway"
 #: Port 80 when it only redirects to HTTPS (certManager.httpsRedirect).

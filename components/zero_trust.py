@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import TOKEN, strict_mtls
-from components.settings import AppsSettings
+from mesh_platform.kube import TOKEN, strict_mtls
+from mesh_platform.settings import AppsSettings
 
 TRUST_DOMAIN = "cluster.local"
 NS_LABEL = "kubernetes.io/metadata.name"

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 import yaml
 
-from tools import engine
+from offline import engine
 
 _KUBECONFIG = Path(tempfile.mkdtemp(prefix="mesh-combos-")) / "kubeconfig"
 _KUBECONFIG.write_text(engine.FAKE_KUBECONFIG)
@@ -79,6 +79,6 @@ def render(combo: Combo) -> engine.Recording:
 
 @cache
 def verify(combo: Combo):
-    from tools.verify.pipeline import verify_stack
+    from offline.verify.pipeline import verify_stack
 
     return verify_stack("combo", config_file=stack_file(combo))

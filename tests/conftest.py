@@ -1,4 +1,4 @@
-"""Shared fixtures: stacks rendered once per session under the mock engine (tools/engine.py)."""
+"""Shared fixtures: stacks rendered once per session under the mock engine (offline/engine.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from tools import engine
-from tools.graph import Graph
+from offline import engine
+from offline.graph import Graph
 
 
 @cache
@@ -53,14 +53,14 @@ def objects(recording: engine.Recording, kind: str) -> list[dict]:
 
 @cache
 def _verified(name: str):
-    from tools.verify.pipeline import verify_stack
+    from offline.verify.pipeline import verify_stack
 
     return verify_stack(name)
 
 
 @pytest.fixture(scope="session")
 def verified():
-    """``verified("dev")``: tools.verify's Result for a stack, computed once."""
+    """``verified("dev")``: offline.verify's Result for a stack, computed once."""
     return _verified
 
 

@@ -1,4 +1,4 @@
-"""tools.backend against moto: real boto3 calls, idempotent bootstrap, check without changes."""
+"""ops.backend against moto: real boto3 calls, idempotent bootstrap, check without changes."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.server import ThreadedMotoServer
 
-from tools import backend as backend_module
-from tools.backend import DEFAULT_ALIAS, KEY_TAG, PUBLIC_ACCESS_BLOCK, Backend, alias_problem, bucket_problem, main
+from ops import backend as backend_module
+from ops.backend import DEFAULT_ALIAS, KEY_TAG, PUBLIC_ACCESS_BLOCK, Backend, alias_problem, bucket_problem, main
 
 REGION = "eu-west-1"
 BUCKET = "team-pulumi-state"
@@ -207,7 +207,7 @@ def test_a_failed_create_alias_says_what_exists_and_a_rerun_reuses_the_key(monke
     assert err[1:] == [
         "made before the failure (kept; a rerun picks them up):",
         f"  changed  KMS key {key}: created (tagged {KEY_TAG}={DEFAULT_ALIAS})",
-        f"to resume, fix the cause and run: python -m tools.backend bootstrap --bucket {BUCKET} --region {REGION} "
+        f"to resume, fix the cause and run: python -m ops.backend bootstrap --bucket {BUCKET} --region {REGION} "
         f"--kms-alias {DEFAULT_ALIAS}",
     ]
     # check sees the half-made key; bootstrap again finishes with the same key, never a second one.

@@ -6,7 +6,7 @@ import pulumi
 import pytest
 from conftest import graph, objects, one, run_config
 
-from components.settings import CERT_MANAGER_VERSION, ISTIO_CSR_VERSION, JETSTACK_REPO, parse
+from mesh_platform.settings import CERT_MANAGER_VERSION, ISTIO_CSR_VERSION, JETSTACK_REPO, parse
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 

@@ -16,7 +16,7 @@ import pytest
 import yaml
 from combinations import OFFERED, render
 
-from components import settings
+from mesh_platform import settings
 
 RECORD = Path(__file__).parent / "data" / "chart_values.yaml"
 #: The pin each chart's record must match.

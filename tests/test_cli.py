@@ -1,4 +1,4 @@
-"""tools/cli.py: one error type → one line and exit 2; every command's help documents itself."""
+"""offline/cli.py: one error type → one line and exit 2; every command's help documents itself."""
 
 from __future__ import annotations
 
@@ -10,15 +10,15 @@ import sys
 import pulumi
 import pytest
 
-from tools import cli
-from tools.engine import ROOT
+from offline import cli
+from offline.engine import ROOT
 
 #: Each command and the environment variables its help must name.
 COMMANDS = {
-    "tools.backend": ("AWS_PROFILE", "AWS_REGION", "AWS_ENDPOINT_URL"),
-    "tools.preflight": ("AWS_PROFILE", "AWS_REGION", "AWS_ENDPOINT_URL"),
-    "tools.labs": ("PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE"),
-    "tools.render": (),
+    "ops.backend": ("AWS_PROFILE", "AWS_REGION", "AWS_ENDPOINT_URL"),
+    "ops.preflight": ("AWS_PROFILE", "AWS_REGION", "AWS_ENDPOINT_URL"),
+    "ops.labs": ("PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE"),
+    "offline.render": (),
 }
 
 

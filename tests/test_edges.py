@@ -1,4 +1,4 @@
-"""components/edges.py: the one table of cross-component edges, applied by the program, checked by verify."""
+"""mesh_platform/edges.py: the one table of cross-component edges, applied by the program, checked by verify."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ import json
 
 import pytest
 
-from components import edges
-from components.settings import parse
-from tools import engine
-from tools.engine import ROOT
-from tools.verify import invariants
-from tools.verify.pipeline import verify_stack
+from mesh_platform import edges
+from mesh_platform.settings import parse
+from offline import engine
+from offline.engine import ROOT
+from offline.verify import invariants
+from offline.verify.pipeline import verify_stack
 
 
 def test_every_edge_has_a_one_line_reason() -> None:

@@ -7,7 +7,7 @@ import pytest
 from conftest import objects, one, run_config
 
 from components.eks_cluster import ISTIO_CONTROL_PLANE_PORTS, LOG_TYPES
-from tools.engine import SECRET
+from offline.engine import SECRET
 
 
 def test_cluster_is_private_with_an_allow_list_and_logs(stack) -> None:

@@ -1,4 +1,4 @@
-"""The render harness (tools/engine.py): its quick path records exactly what the SDK's own does."""
+"""The render harness (offline/engine.py): its quick path records exactly what the SDK's own does."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from offline import engine
+from offline.verify import bench
 from tests.combinations import OFFERED, stack_file
-from tools import engine
-from tools.verify import bench
 
 STACKS = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in (engine.ROOT / "stacks").glob("Pulumi.*.yaml"))
 # Every provider, each with every optional part on: the EKS one makes invokes while resources register.
@@ -61,7 +61,7 @@ def test_computed_outputs_reach_the_program_on_the_quick_path() -> None:
 
 _FAILING_RUN = """
 import sys
-from tools import engine
+from offline import engine
 from pulumi.runtime import resource
 
 def fail(self, args):

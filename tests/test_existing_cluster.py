@@ -8,7 +8,7 @@ import yaml
 from conftest import one, run_config
 
 from components.existing_cluster import only_context
-from tools.engine import SECRET
+from offline.engine import SECRET
 
 TWO_CONTEXTS = {
     "apiVersion": "v1",

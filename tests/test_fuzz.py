@@ -25,9 +25,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from components import settings as config
-from tools import engine
-from tools.verify import __main__ as verify_cli
+from mesh_platform import settings as config
+from offline import engine
+from offline.verify import __main__ as verify_cli
 
 CORPUS = Path(__file__).parent / "corpus"
 BUDGET = int(os.environ.get("FUZZ_EXAMPLES", "0"))
@@ -270,7 +270,7 @@ def test_accepted_mutations_render_or_fail_cleanly(case) -> None:
         engine.run(stack if stack != "full" else "fuzz", config=cfg)
 
 
-# --- manifest files for `python -m tools.verify --manifests` ------------------------------------
+# --- manifest files for `python -m offline.verify --manifests` ------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -322,7 +322,7 @@ def _corpus(kind: str) -> list[Path]:
 def test_corpus_stack_configs_are_refused(path: Path, capsys) -> None:
     with pytest.raises(pulumi.RunError):
         engine.settings(path, "corpus")
-    from tools import render
+    from offline import render
 
     assert render.main(["--config-file", str(path)]) in (1, 2)
     assert "Traceback" not in capsys.readouterr().err

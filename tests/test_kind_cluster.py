@@ -9,7 +9,7 @@ from conftest import one, run_config
 from standins import make_standins
 
 from components.kind_cluster import KindClusterArgs, kind_config
-from tools.engine import SECRET
+from offline.engine import SECRET
 
 
 def test_kind_config_disables_default_cni_and_maps_gateway_ports() -> None:

@@ -1,4 +1,4 @@
-"""tools.labs: expired lab stacks from a recorded `pulumi stack ls --json` and recorded tags."""
+"""ops.labs: expired lab stacks from a recorded `pulumi stack ls --json` and recorded tags."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from standins import ROOT, make_standins
 
-from tools.labs import expired, is_lab, kind_cluster_of, main, reap
+from ops.labs import expired, is_lab, kind_cluster_of, main, reap
 
 DATA = Path(__file__).parent / "data"
 STACKS = json.loads((DATA / "stack-ls.json").read_text())
@@ -137,7 +137,7 @@ def test_reaper_counts_every_failure_and_goes_on() -> None:
 
 
 def test_reap_command_fails_the_job_when_a_lab_was_not_torn_down(monkeypatch, capsys) -> None:
-    import tools.labs as labs
+    import ops.labs as labs
 
     monkeypatch.setattr(labs, "reap", lambda names: len(names))
     args = ["reap", "--stacks-json", str(DATA / "stack-ls.json"), "--tags-json", str(DATA / "stack-tags.json")]
@@ -155,7 +155,7 @@ def _labs(s, *args: str, env: dict[str, str] | None = None, path: str | None = N
     if path is not None:
         e["PATH"] = path
     return subprocess.run(
-        [sys.executable, "-m", "tools.labs", *args], cwd=ROOT, env=e, capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "-m", "ops.labs", *args], cwd=ROOT, env=e, capture_output=True, text=True, timeout=60, check=False
     )
 
 

@@ -1,32 +1,59 @@
-"""Layering: components never import the offline tools; the program imports no tool either."""
+"""Layering by lifecycle: the product imports no tool or test; the harness no operations command.
+
+The tree: the product (``__main__.py``, ``components/``, ``mesh_platform/``) ships; ``offline/`` (the
+mock-engine harness and verifier) runs on laptops and in CI; ``ops/`` touches cloud accounts and
+the Pulumi CLI's state; ``tests/`` (with the local control plane under ``tests/itest/local``) runs
+in CI. Each may import only what is below it in that list.
+"""
 
 from __future__ import annotations
 
 import ast
+from pathlib import Path
 
 import pytest
 
-from tools.engine import ROOT
+from offline.engine import ROOT
 
-FILES = [*sorted((ROOT / "components").glob("*.py")), ROOT / "__main__.py"]
+PRODUCT = [ROOT / "__main__.py", *sorted((ROOT / "components").glob("*.py")), *sorted((ROOT / "mesh_platform").glob("*.py"))]
+OFFLINE = sorted((ROOT / "offline").rglob("*.py"))
+OPS = sorted((ROOT / "ops").glob("*.py"))
+#: package → the top-level packages of this tree it must never import.
+FORBIDDEN = {"product": {"offline", "ops", "tests", "itest", "tools"}, "offline": {"ops", "tests", "itest", "tools"},
+             "ops": {"tests", "itest", "tools"}}  # fmt: skip
 
 
-def _imports(path) -> set[str]:
+def _imports(path: Path) -> set[str]:
     tree = ast.parse(path.read_text())
     out = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module:
-            out.add(node.module)
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out.add(node.module.split(".")[0])
         elif isinstance(node, ast.Import):
-            out |= {a.name for a in node.names}
+            out |= {a.name.split(".")[0] for a in node.names}
     return out
 
 
-@pytest.mark.parametrize("path", FILES, ids=[p.name for p in FILES])
-def test_program_code_does_not_import_tools(path) -> None:
-    assert not [m for m in _imports(path) if m == "tools" or m.startswith("tools.")]
+CASES = [("product", p) for p in PRODUCT] + [("offline", p) for p in OFFLINE] + [("ops", p) for p in OPS]
+
+
+@pytest.mark.parametrize(("layer", "path"), CASES, ids=[str(p.relative_to(ROOT)) for _, p in CASES])
+def test_each_layer_imports_only_what_is_below_it(layer, path) -> None:
+    assert not _imports(path) & FORBIDDEN[layer], sorted(_imports(path) & FORBIDDEN[layer])
+
+
+def test_the_layer_check_sees_a_forbidden_import(tmp_path) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text("from offline import engine\nimport ops.backend\n")
+    assert _imports(bad) & FORBIDDEN["product"] == {"offline", "ops"}
+
+
+def test_every_folder_says_what_lives_there_and_what_it_may_import() -> None:
+    for package in ("components", "mesh_platform", "offline", "offline/verify", "ops", "tests/itest", "tests/itest/local"):
+        doc = ast.get_docstring(ast.parse((ROOT / package / "__init__.py").read_text()))
+        assert doc and "import" in doc.lower(), package
 
 
 def test_only_the_cluster_components_build_a_kubernetes_provider() -> None:
-    builders = sorted(p.name for p in FILES if "kubernetes_provider(" in p.read_text() and p.name != "__init__.py")
+    builders = sorted(p.name for p in PRODUCT if "kubernetes_provider(" in p.read_text() and p.parent.name == "components")
     assert builders == ["eks_cluster.py", "existing_cluster.py", "kind_cluster.py"]

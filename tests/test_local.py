@@ -1,4 +1,4 @@
-"""tools/local without processes: build recipes, stand-in charts, stand-in operators, language host.
+"""tests/itest/local without processes: build recipes, stand-in charts, stand-in operators, language host.
 
 The processes themselves run in the itest scenarios (tests/itest, `make itest`).
 """
@@ -17,9 +17,9 @@ import pytest
 import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
+from itest.local import build, charts, controlplane, langhost, operators, pki
 
-from components.settings import UPSTREAM_CHART_REPOS
-from tools.local import build, charts, controlplane, langhost, operators, pki
+from mesh_platform.settings import UPSTREAM_CHART_REPOS
 
 # --- build ------------------------------------------------------------------------------------
 
@@ -227,9 +227,9 @@ def test_stand_ins_are_the_charts_the_stack_installs_recorded_at_their_pins() ->
 
 
 def test_stand_ins_take_nothing_from_the_program() -> None:
-    source = (controlplane.ROOT / "tools" / "local" / "charts.py").read_text()
-    imported = set(re.findall(r"^from (components\S*) import (.+)$", source, re.M))
-    assert imported == {("components", "settings")}, imported  # the pins only
+    source = Path(charts.__file__).read_text()
+    imported = set(re.findall(r"^from ((?:components|mesh_platform)\S*) import (.+)$", source, re.M))
+    assert imported == {("mesh_platform", "settings")}, imported  # the pins only
 
 
 def _docs(chart: str) -> list[dict]:

@@ -65,7 +65,17 @@ fi
 @pytest.fixture
 def fresh(tmp_path: Path) -> tuple[Path, Standins]:
     """A checkout without .venv, stand-ins for every tool and for the python that makes .venv."""
-    repo = checkout(tmp_path, "Makefile", "requirements.txt", "requirements-dev.txt", "stacks", "tools", "components")
+    repo = checkout(
+        tmp_path,
+        "Makefile",
+        "requirements.txt",
+        "requirements-dev.txt",
+        "stacks",
+        "offline",
+        "ops",
+        "components",
+        "mesh_platform",
+    )
     import shutil
 
     shutil.rmtree(repo / ".venv")

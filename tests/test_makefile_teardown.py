@@ -70,7 +70,18 @@ esac
 
 @pytest.fixture
 def lab(tmp_path: Path) -> tuple[Path, Standins, Path]:
-    repo = checkout(tmp_path, "Makefile", "requirements.txt", "requirements-dev.txt", "stacks", "scripts", "tools")
+    repo = checkout(
+        tmp_path,
+        "Makefile",
+        "requirements.txt",
+        "requirements-dev.txt",
+        "stacks",
+        "scripts",
+        "offline",
+        "ops",
+        "mesh_platform",
+        "components",
+    )
     subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
     subprocess.run(["git", "add", "stacks"], cwd=repo, check=True)
     state = tmp_path / "state"
@@ -126,7 +137,7 @@ def test_a_fresh_clone_previews_a_cloud_stack_without_a_passphrase(lab) -> None:
     wrapper = repo / ".venv/bin/python"
     real = wrapper.resolve()
     wrapper.unlink()
-    wrapper.write_text(f'#!/usr/bin/env bash\n[ "$1 $2" = "-m tools.preflight" ] && exit 0\nexec {real} "$@"\n')
+    wrapper.write_text(f'#!/usr/bin/env bash\n[ "$1 $2" = "-m ops.preflight" ] && exit 0\nexec {real} "$@"\n')
     wrapper.chmod(0o755)
     proc = run(repo, s, "preview", "STACK=staging")
     assert proc.returncode == 0, proc.stderr

@@ -5,7 +5,7 @@ from __future__ import annotations
 from conftest import graph, objects, one
 
 from components import observability as obs
-from components.settings import JAEGER_IMAGE, KIALI_CHART_VERSION, PROMETHEUS_CHART_VERSION
+from mesh_platform.settings import JAEGER_IMAGE, KIALI_CHART_VERSION, PROMETHEUS_CHART_VERSION
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 
@@ -187,7 +187,7 @@ def test_switched_off_leaves_no_trace(stack) -> None:
 
 
 def test_node_cidrs_on_kind_come_from_the_network_the_cluster_got(stack, run) -> None:
-    """Not a guessed 172.16.0.0/12: the stand-in probe reports 192.168.97.0/24 (tools.engine)."""
+    """Not a guessed 172.16.0.0/12: the stand-in probe reports 192.168.97.0/24 (offline.engine)."""
     for name in ("prometheus", "kiali"):
         egress = _np(stack("dev"), "observability", name)["spec"]["egress"]
         assert egress[-1]["to"] == [{"ipBlock": {"cidr": "192.168.97.0/24"}}], name

@@ -1,4 +1,4 @@
-"""tools.preflight against moto (STS, EC2); EKS's DescribeClusterVersions, which moto lacks, via botocore's Stubber."""
+"""ops.preflight against moto (STS, EC2); EKS's DescribeClusterVersions, which moto lacks, via botocore's Stubber."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from components.settings import parse
-from tools import preflight
+from mesh_platform.settings import parse
+from ops import preflight
 
 REGION = "eu-west-1"
 

@@ -7,8 +7,8 @@ import typing
 
 from pydantic import BaseModel
 
-from components.settings import Settings
-from tools.engine import ROOT
+from mesh_platform.settings import Settings
+from offline.engine import ROOT
 
 README = (ROOT / "README.md").read_text()
 

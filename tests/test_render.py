@@ -1,4 +1,4 @@
-"""tools.render: the two files, their shape, and the clean error for a bad stack file."""
+"""offline.render: the two files, their shape, and the clean error for a bad stack file."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tools import render
-from tools.engine import ROOT
+from offline import render
+from offline.engine import ROOT
 
 STACKS = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in (ROOT / "stacks").glob("Pulumi.*.yaml"))
 

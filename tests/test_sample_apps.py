@@ -6,8 +6,8 @@ import pulumi
 import pytest
 from conftest import graph, objects, one, run_config
 
-from components.settings import parse
-from tools.verify.routing import answer, gateway_servers
+from mesh_platform.settings import parse
+from offline.verify.routing import answer, gateway_servers
 
 NS = "demo"
 

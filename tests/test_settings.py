@@ -5,8 +5,8 @@ from __future__ import annotations
 import pulumi
 import pytest
 
-from components import settings
-from components.settings import ISTIO_REPO, UPSTREAM_CHART_REPOS, ChartName, parse
+from mesh_platform import settings
+from mesh_platform.settings import ISTIO_REPO, UPSTREAM_CHART_REPOS, ChartName, parse
 
 
 def test_defaults_are_pinned() -> None:

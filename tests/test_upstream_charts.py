@@ -227,7 +227,7 @@ def test_a_chart_that_moves_a_port_the_program_opens_fails() -> None:
 
 
 def test_a_program_selector_no_real_pod_carries_fails() -> None:
-    # What tools/verify/intent.py once assumed of Prometheus: an `app: prometheus` label it lacks.
+    # What offline/verify/intent.py once assumed of Prometheus: an `app: prometheus` label it lacks.
     def edit(manifests):
         for m in manifests:
             if m["kind"] == "NetworkPolicy":

@@ -1,8 +1,8 @@
-"""The benchmark's summary line (tools/verify/bench.py); its generated stacks: tests/test_verify_fast.py."""
+"""The benchmark's summary line (offline/verify/bench.py); its generated stacks: tests/test_verify_fast.py."""
 
 from __future__ import annotations
 
-from tools.verify import bench
+from offline.verify import bench
 
 
 def test_growth_compares_each_size_with_the_next() -> None:

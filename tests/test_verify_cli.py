@@ -1,4 +1,4 @@
-"""python -m tools.verify: formats, exit status, manifests mode."""
+"""python -m offline.verify: formats, exit status, manifests mode."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 import yaml
 from verify_cases import DENY_ALL, SEED_DENY_ALL, allow, netpol, shop
 
-from tools.verify.__main__ import main
-from tools.verify.report import COMMENT_MARKER
+from offline.verify.__main__ import main
+from offline.verify.report import COMMENT_MARKER
 
 
 def _write(tmp_path: Path, objs) -> Path:
@@ -55,7 +55,7 @@ def test_bad_stack_is_exit_2_with_the_clean_message(tmp_path: Path, capsys) -> N
 def test_base_ref_head_reports_no_change_on_a_clean_tree(capsys) -> None:
     import subprocess
 
-    from tools.engine import ROOT
+    from offline.engine import ROOT
 
     dirty = subprocess.run(
         ["git", "status", "--porcelain", "--", "stacks", "components", "__main__.py"], cwd=ROOT, capture_output=True, text=True

@@ -1,10 +1,10 @@
-"""tools.verify.connectivity: NCA's answers on cases whose answer is known."""
+"""offline.verify.connectivity: NCA's answers on cases whose answer is known."""
 
 from __future__ import annotations
 
 from verify_cases import DENY_ALL, SEED_DENY_ALL, allow, netpol, shop
 
-from tools.verify.connectivity import flows
+from offline.verify.connectivity import flows
 
 
 def pairs(fs, layer="cni"):

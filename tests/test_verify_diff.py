@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tools.engine import ROOT
+from offline.engine import ROOT
 
 GIT = ["git", "-c", "user.email=t@example.com", "-c", "user.name=t"]
 DEMO = {
@@ -37,7 +37,7 @@ def git(cwd: Path, *args: str) -> str:
 
 def verify(repo: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "tools.verify", "--stack", "dev", "--format", "json", *args],
+        [sys.executable, "-m", "offline.verify", "--stack", "dev", "--format", "json", *args],
         cwd=repo,
         capture_output=True,
         text=True,
@@ -82,7 +82,7 @@ def chain(tmp_path_factory) -> dict[str, Any]:
             shutil.copy2(src, repo / rel)
     git(repo, "init", "-q")
     # Before the feature existed: the verifier knew nothing of uncaptured sidecar ports.
-    sidecar = repo / "tools" / "verify" / "sidecar.py"
+    sidecar = repo / "offline" / "verify" / "sidecar.py"
     real = sidecar.read_text()
     sidecar.write_text(real + "\n\ndef uncaptured(*args, **kwargs):\n    return set()\n")
     git(repo, "add", "-A")
@@ -180,7 +180,7 @@ def test_a_base_that_cannot_be_verified_is_exit_2_with_one_line(chain) -> None:
 
 
 def test_a_stack_new_in_the_change_has_an_empty_base(chain) -> None:
-    from tools.verify import diff
+    from offline.verify import diff
 
     assert diff.verify_at(chain["commits"][0], "brand-new", repo=chain["repo"]) is None
     assert diff.compare("main", None, [], []) == {"ref": "main", "routes": [], "flows": []}

@@ -1,4 +1,4 @@
-"""The fast paths of tools.verify give the answers of the straightforward ones.
+"""The fast paths of offline.verify give the answers of the straightforward ones.
 
 ``fast=False`` runs network-config-analyzer exactly as shipped and kubernetes-validate object by
 object; the default path merges NCA's allow-only policies pairwise, leaves the mesh-only map's
@@ -17,15 +17,15 @@ from typing import Any
 import pytest
 from verify_cases import DENY_ALL, allow, netpol, shop
 
-from tools import engine
-from tools.verify import bench, connectivity, pipeline, schema
+from offline import engine
+from offline.verify import bench, connectivity, pipeline, schema
 
 
 @cache
 def _rendered(name: str) -> tuple[list[dict[str, Any]], Any]:
     """Objects and settings of a stack file, or of a generated stack ``bench-N``."""
     if name.startswith("bench-"):
-        from components.settings import parse
+        from mesh_platform.settings import parse
 
         generated = bench.stack_config(int(name.removeprefix("bench-")))
         config = {k: json.dumps(v) for k, v in generated.items()}

@@ -1,4 +1,4 @@
-"""tools.verify.intent: flows must equal the declared calls plus the platform's needs."""
+"""offline.verify.intent: flows must equal the declared calls plus the platform's needs."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from functools import cache
 
 import pytest
 
-from components.settings import parse
-from tools.verify import Flow
-from tools.verify.connectivity import flows
-from tools.verify.intent import check, expected, peers
+from mesh_platform.settings import parse
+from offline.verify import Flow
+from offline.verify.connectivity import flows
+from offline.verify.intent import check, expected, peers
 
 
 def test_expected_flows_of_the_default_demo() -> None:

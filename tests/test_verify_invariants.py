@@ -1,4 +1,4 @@
-"""tools.verify.invariants: each rule on a passing and a failing case."""
+"""offline.verify.invariants: each rule on a passing and a failing case."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import copy
 
 from verify_cases import DENY_ALL, SEED_DENY_ALL, deployment, netpol, shop
 
-from tools.verify import Flow, invariants
+from offline.verify import Flow, invariants
 
 
 def rules(violations):

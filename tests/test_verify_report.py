@@ -1,4 +1,4 @@
-"""tools.verify.report: what a reviewer reads — the diagram, the headline, the names, the formats."""
+"""offline.verify.report: what a reviewer reads — the diagram, the headline, the names, the formats."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tools.engine import ROOT
-from tools.verify import Flow, Result, Route, Violation, invariants, report
+from offline.engine import ROOT
+from offline.verify import Flow, Result, Route, Violation, invariants, report
 
 CANARY = [
     Route("localhost", "/", "demo/my-service", "v1", 90),

@@ -1,4 +1,4 @@
-"""tools.verify.routing: routes as istiod programs them, and subsets that must resolve to pods."""
+"""offline.verify.routing: routes as istiod programs them, and subsets that must resolve to pods."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import copy
 import pytest
 from conftest import objects
 
-from tools.verify import Route
-from tools.verify import routing as r
-from tools.verify.routing import answer, gateway_servers, table
+from offline.verify import Route
+from offline.verify import routing as r
+from offline.verify.routing import answer, gateway_servers, table
 
 
 def test_dev_routing_table(stack) -> None:
@@ -266,8 +266,8 @@ def test_the_readme_try_it_commands_answer_as_written(stack) -> None:
     kind port mapping (8080 → gateway 80, 8443 → 443), answers with that service and version."""
     import re
 
-    from components.settings import KindSettings
-    from tools.engine import ROOT
+    from mesh_platform.settings import KindSettings
+    from offline.engine import ROOT
 
     quick = (ROOT / "README.md").read_text().split("## Quick start", 1)[1].split("\n## ", 1)[0]
     kind = KindSettings()

@@ -1,4 +1,4 @@
-"""tools.verify.schema: core objects via kubernetes-validate, Istio/cert-manager via their CRD models, Calico by hand."""
+"""offline.verify.schema: core objects via kubernetes-validate, Istio/cert-manager via their CRD models, Calico by hand."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import copy
 
 from verify_cases import deployment
 
-from tools.verify.schema import check
+from offline.verify.schema import check
 
 
 def test_every_dev_object_is_valid(stack) -> None:

@@ -1,12 +1,12 @@
-"""tools.verify.sidecar: ports the sidecar does not capture inbound are the CNI's alone."""
+"""offline.verify.sidecar: ports the sidecar does not capture inbound are the CNI's alone."""
 
 from __future__ import annotations
 
 from verify_cases import DENY_ALL, allow, netpol, shop
 
 from components import observability
-from tools.verify import intent, sidecar
-from tools.verify.connectivity import flows
+from offline.verify import intent, sidecar
+from offline.verify.connectivity import flows
 
 ALLOW_NOTHING = {
     "apiVersion": "security.istio.io/v1",

@@ -45,9 +45,9 @@ def test_reaper_decrypts_counts_failures_and_never_runs_twice() -> None:
     _, reap = step("lab-reaper.yml", "reap", "expired labs")
     assert reap["env"]["PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER"] == "true"
     assert reap["env"]["PULUMI_BACKEND_URL"].startswith("s3://")
-    # No pipeline into a loop (under `bash -e` without pipefail its failures vanish): tools.labs
+    # No pipeline into a loop (under `bash -e` without pipefail its failures vanish): ops.labs
     # reap runs every teardown and exits 1 when any failed.
-    assert "|" not in reap["run"] and reap["run"].strip().endswith("python -m tools.labs reap")
+    assert "|" not in reap["run"] and reap["run"].strip().endswith("python -m ops.labs reap")
 
 
 def test_cloud_previews_decrypt_with_the_states_secrets_manager() -> None:
@@ -101,7 +101,7 @@ def test_comment_job_skips_cancelled_runs_and_has_one_writer() -> None:
 def test_e2e_installs_the_kind_and_kubectl_the_node_image_belongs_to() -> None:
     # The node image is pinned for one kind release (settings.KIND_NODE_IMAGES); another kind may not
     # start it, and kubectl is supported within one minor of the API server.
-    from components import settings
+    from mesh_platform import settings
 
     env = workflow("e2e-kind.yml")["env"]
     assert env["KIND_VERSION"] == settings.KIND_VERSION

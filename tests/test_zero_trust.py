@@ -145,7 +145,7 @@ def test_recorded_default_deny_denies_and_the_seeds_version_would_not(stack) -> 
     """On the recorded manifests: our deny admits nothing from outside; the seed's `from: []` admits all."""
     import copy
 
-    from tools.verify.connectivity import flows
+    from offline.verify.connectivity import flows
 
     objs = copy.deepcopy(stack("lab").manifests())
     demo = [o for o in objs if (o.get("metadata") or {}).get("namespace") == NS or o.get("kind") == "Namespace"]

@@ -1,4 +1,4 @@
-"""Hand-written manifests with known answers, for the tools.verify tests."""
+"""Hand-written manifests with known answers, for the offline.verify tests."""
 
 from __future__ import annotations
 

@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 import yaml
 
-from tools.engine import ROOT
-from tools.local import build
-from tools.local.charts import CrdsMissingError
-from tools.local.controlplane import ControlPlane
+from itest.local import build
+from itest.local.charts import CrdsMissingError
+from itest.local.controlplane import ControlPlane
+from offline.engine import ROOT
 
 OUT = ROOT / "out" / "itest"
 STACK = "itest"
@@ -174,13 +174,13 @@ class Project:
         return done
 
     def render(self, name: str) -> list[dict]:
-        """tools.render of the current stack file (the offline render, in its own process)."""
+        """offline.render of the current stack file (the offline render, in its own process)."""
         out = OUT / "render" / name
         subprocess.run(
             [
                 str(ROOT / ".venv" / "bin" / "python"),
                 "-m",
-                "tools.render",
+                "offline.render",
                 "--config-file",
                 str(self.stack_file),
                 "--out",

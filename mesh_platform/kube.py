@@ -1,0 +1,77 @@
+"""mesh-platform's components: one ComponentResource per module, each with its ``*Args`` beside it.
+
+Every cluster component (kind, existing, EKS) exposes the same surface, ``Cluster``, so that the
+rest of the program never asks where the cluster came from.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Protocol
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+TOKEN = "mesh-platform:index"
+
+
+class Cluster(Protocol):
+    """What every cluster component offers the rest of the stack."""
+
+    cluster_name: str
+    kind: Literal["kind", "existing", "eks"]
+    kubeconfig: pulumi.Output[str]
+    """The kubeconfig, always a secret output."""
+    provider: k8s.Provider
+    """The one Kubernetes provider every Kubernetes resource of the stack uses."""
+
+
+def kubernetes_provider(
+    name: str, kubeconfig: pulumi.Input[str], cluster_identifier: pulumi.Input[str], parent: pulumi.Resource, **extra: object
+) -> k8s.Provider:
+    """The stack's one Kubernetes provider, built the same way for every kind of cluster.
+
+    ``cluster_identifier`` must change exactly when the cluster is a new one: the provider is then
+    replaced, and with it every Kubernetes resource of the stack is created again on the new
+    cluster. A kubeconfig change with the same identifier (rotated credentials) only updates it.
+    """
+    return k8s.Provider(
+        name,
+        kubeconfig=kubeconfig,
+        cluster_identifier=cluster_identifier,
+        # Never drop resources from state because the cluster does not answer: a refresh while
+        # Docker is stopped (or a VPN is down) must fail, not empty the state. Set here, it also
+        # overrides PULUMI_K8S_DELETE_UNREACHABLE (provider.go Configure: the provider flag wins
+        # over the variable; the Python SDK would otherwise copy the variable into the state).
+        # Lab teardown does not need it: the cluster is deleted, then the state (make destroy).
+        delete_unreachable=False,
+        opts=pulumi.ResourceOptions(parent=parent),
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def helm_release(
+    name: str, *, release: str, chart: str, version: str, repo: str, namespace: str, values: dict, opts: pulumi.ResourceOptions
+) -> k8s.helm.v3.Release:
+    """A pinned chart as a Helm v3 Release: awaited until its resources are ready, hooks run (unlike Chart v4)."""
+    return k8s.helm.v3.Release(
+        name,
+        name=release,
+        chart=chart,
+        version=version,
+        repository_opts={"repo": repo},
+        namespace=namespace,
+        values=values,
+        opts=opts,
+    )
+
+
+def strict_mtls(name: str, namespace: str, opts: pulumi.ResourceOptions) -> k8s.apiextensions.CustomResource:
+    """PeerAuthentication ``default`` with STRICT mTLS (mesh-wide when ``namespace`` is the root)."""
+    return k8s.apiextensions.CustomResource(
+        name,
+        api_version="security.istio.io/v1",
+        kind="PeerAuthentication",
+        metadata={"name": "default", "namespace": namespace},
+        spec={"mtls": {"mode": "STRICT"}},
+        opts=opts,
+    )

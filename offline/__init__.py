@@ -1,0 +1,12 @@
+"""The offline harness and verifier: the program run under Pulumi's mock engine, no cluster needed.
+
+- ``engine``: runs the real ``__main__.py`` under the mocks and records every registration;
+- ``render``: that recording as Kubernetes manifests and a dependency graph (``python -m offline.render``);
+- ``graph``: the recorded dependency graph;
+- ``verify``: what reviewers read: schemas, both traffic layers, routes, the install order
+  (``python -m offline.verify``, ``make verify``);
+- ``cli``: what every command here and in ``ops`` shares (one error line, exit 2).
+
+Runs on a laptop and in CI, touches no cloud account. Imports the product (``__main__.py``,
+``components``, ``mesh_platform``), never ``ops`` or ``tests`` (tests/test_layers.py).
+"""

@@ -1,1 +1,0 @@
-"""Offline tooling: render and verify a stack without a cluster, a Pulumi CLI or a network."""
