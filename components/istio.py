@@ -174,14 +174,12 @@ class Istio(pulumi.ComponentResource):
     istiod: k8s.helm.v3.Release
     """Created once istiod is available: the gate for Istio config and injected workloads."""
     gateway: k8s.helm.v3.Release
-    gateway_namespace: str
     gateway_ns: k8s.core.v1.Namespace
     """The gateway's namespace: where its TLS secrets must live."""
 
     def __init__(self, name: str, args: IstioArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(f"{TOKEN}:Istio", name, None, opts)
         after = list(args.after)
-        self.gateway_namespace = args.gateway_namespace
 
         def release(
             chart: str,

@@ -50,5 +50,3 @@ class Graph:
     def waits_for(self, urn: str, other: str) -> bool:
         return other in self.ancestors(urn)
 
-    def find(self, type_: str, name: str | None = None) -> list[Registration]:
-        return [r for r in self.nodes.values() if r.type == type_ and (name is None or r.name == name)]

@@ -43,7 +43,8 @@ def test_calico_waits_for_the_cluster(stack) -> None:
 
 
 def test_the_graph_check_catches_a_missing_edge(stack) -> None:
-    """The check above is not vacuous: strip the edge and it reports the release."""
+    """The Installation → istio-base check is not vacuous: with the Installation's edges stripped
+    from the recording, the graph no longer has istio-base waiting for it."""
     rec = stack("dev")
     ready = one(rec, "kubernetes:operator.tigera.io/v1:Installation").urn
     import copy
