@@ -234,7 +234,7 @@ e2e: ## on a machine with Docker: `make up STACK=lab`, scripts/e2e.sh, then alwa
 LOCAL_DIR := out/local
 
 .PHONY: local-tools
-local-tools: ## build the local control plane's programs from their Go modules (cold: about an hour; then cached)
+local-tools: ## build the local control plane's programs from their Go modules (cold: about 20 min; then cached)
 	$(PYTHON) -m tests.itest.local.build
 
 .PHONY: local-crds

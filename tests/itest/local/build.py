@@ -172,9 +172,9 @@ TOOLS: dict[str, Tool] = {
 }
 
 
-#: Minutes a cold build of each tool took on a 2-core machine (README.md, "Local control plane"),
-#: told before it starts.
-COLD_MINUTES = {"etcd": 2, "kubernetes": 15, "kwok": 1, "helm": 7, "pulumi": 11, "provider-kubernetes": 16}
+#: Minutes a cold build of each tool took on a 2-core machine with nothing cached (README.md, "Local
+#: control plane": 37, 255, 61, 56, 164 and 482 s), told before it starts.
+COLD_MINUTES = {"etcd": 1, "kubernetes": 5, "kwok": 1, "helm": 1, "pulumi": 3, "provider-kubernetes": 8}
 
 
 class BuildError(Exception):

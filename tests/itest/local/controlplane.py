@@ -364,7 +364,7 @@ def up(directory: Path) -> int:
     )  # fmt: skip
     pid_file.write_text(f"{proc.pid}\n")
     try:
-        # A cold build of every tool takes about an hour on 2 cores; a warm start, seconds.
+        # A cold build of every tool takes about 20 minutes on 2 cores; a warm start, seconds.
         wait_until("the local control plane", lambda: (directory / "ready").exists(), 3 * 3600, interval=1, proc=proc)
     except (RuntimeError, TimeoutError) as err:
         print(f"local control plane did not start: {err}; see {directory / 'logs'}", file=sys.stderr)
