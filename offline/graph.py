@@ -49,4 +49,3 @@ class Graph:
 
     def waits_for(self, urn: str, other: str) -> bool:
         return other in self.ancestors(urn)
-

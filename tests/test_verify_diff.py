@@ -184,3 +184,12 @@ def test_a_stack_new_in_the_change_has_an_empty_base(chain) -> None:
 
     assert diff.verify_at(chain["commits"][0], "brand-new", repo=chain["repo"]) is None
     assert diff.compare("main", None, [], []) == {"ref": "main", "routes": [], "flows": []}
+
+
+def test_a_base_from_before_the_layout_is_verified_by_its_own_tools_verify(tmp_path) -> None:
+    from offline.verify.diff import verifier_module
+
+    (tmp_path / "tools" / "verify").mkdir(parents=True)
+    assert verifier_module(tmp_path) == "tools.verify"
+    (tmp_path / "offline" / "verify").mkdir(parents=True)
+    assert verifier_module(tmp_path) == "offline.verify"

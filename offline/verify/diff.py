@@ -55,6 +55,12 @@ def resolve(ref: str, repo: Path = ROOT) -> str:
         raise BaseRefError(f"--base-ref {ref!r} is not a commit git knows here") from None
 
 
+def verifier_module(tree: Path) -> str:
+    """Where a revision keeps its verifier: ``offline/verify``, or ``tools/verify`` before the layout
+    by lifecycle, so the pull request that moved it still compares with its base."""
+    return "offline.verify" if (tree / "offline" / "verify").is_dir() else "tools.verify"
+
+
 def verify_at(ref: str, stack: str, repo: Path = ROOT) -> dict[str, Any] | None:
     """The JSON result of ``stack`` verified at git ``ref`` by that ref's own code; None when the
     stack does not exist there."""
@@ -65,11 +71,8 @@ def verify_at(ref: str, stack: str, repo: Path = ROOT) -> dict[str, Any] | None:
             tar.extractall(tree, filter=_inside)  # noqa: S202 - data filter: nothing lands outside the tree
         if not (tree / "stacks" / f"Pulumi.{stack}.yaml").exists():
             return None  # the stack is new in this change
-        # Where that revision keeps its verifier: offline/verify, or tools/verify before the layout
-        # by lifecycle, so a pull request that moves it still compares with its base.
-        module = "offline.verify" if (tree / "offline" / "verify").is_dir() else "tools.verify"
         proc = subprocess.run(
-            [sys.executable, "-m", module, "--stack", stack, "--format", "json"],
+            [sys.executable, "-m", verifier_module(tree), "--stack", stack, "--format", "json"],
             cwd=tree,
             capture_output=True,
             text=True,
