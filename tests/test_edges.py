@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import ast
+import copy
+import dataclasses
 import json
 from pathlib import Path
 
+import pulumi
 import pytest
+from combinations import OFFERED, Combo, render, stack_file
 
 from mesh_platform import edges
-from mesh_platform.settings import parse
+from mesh_platform.settings import Settings, parse
 from offline import engine
-from offline.engine import ROOT
+from offline.engine import ROOT, Recording
 from offline.verify import invariants
 from offline.verify.pipeline import verify_stack
 
@@ -83,6 +87,18 @@ def test_the_program_takes_every_after_from_the_table() -> None:
     assert components == {e.component for e in edges.EDGES if e.via == "after"}
 
 
+def test_the_program_wires_each_edge_once_by_name_where_it_builds_the_waiting_component() -> None:
+    tree = _program()
+    parents = _parents(tree)
+    wired = _wirings(tree)
+    for call, edge in wired:
+        assert edge in edges.EDGES, ast.unparse(call)
+        assert HELPERS[ast.unparse(call.func)] == edge.via, ast.unparse(call)
+        assert _constructor(call, parents) == edge.component, ast.unparse(call)
+    named = [edge.id for _, edge in wired]
+    assert sorted(named) == sorted(e.id for e in edges.EDGES), "each edge of the table is wired exactly once"
+
+
 def _without(victim: edges.Edge) -> str:
     """The program with the wiring of ``victim`` taken out: an ``after`` edge's resource leaves its
     list; a ``data`` edge's Output is read as the same value with no dependency on its resource."""
@@ -151,3 +167,145 @@ def test_edges_follow_the_settings() -> None:
     on = {(e.before.key, e.component) for e in edges.applying(plain)}
     assert ("istio.istiod", "observability") not in on and ("cert-manager.ca-issuer", "istio") not in on
     assert ("zero-trust.default-deny", "apps") in on and ("calico.ready", "istio") in on
+
+
+# --- the table and the program agree ---------------------------------------------------------
+
+
+def _component_of(recording: Recording) -> dict[str, str]:
+    """Each resource's URN → the resource name of the program's component it belongs to."""
+    by_urn = recording.by_urn()
+    out = {}
+    for urn in by_urn:
+        r = by_urn[urn]
+        while r.parent in by_urn and by_urn[r.parent].type != "pulumi:pulumi:Stack":
+            r = by_urn[r.parent]
+        out[urn] = r.name
+    return out
+
+
+def _disagreements(recording: Recording, s: Settings) -> list[str]:
+    """Where the recorded graph and the table differ: a component built or not against the table,
+    a dependency across components that no edge names, an edge that applies but is not there."""
+    out = []
+    component = _component_of(recording)
+    built = {r.name for r in recording.resources if r.type.startswith("mesh-platform:index:")}
+    expected = {c.name for c in edges.installed(s)}
+    out += [f"component {c} is built, yet the table says it is not installed" for c in sorted(built - expected)]
+    out += [f"component {c} is not built, yet the table says it is installed" for c in sorted(expected - built)]
+    crossing = {(d, component[r.urn]) for r in recording.resources for d in r.dependencies if component[d] != component[r.urn]}
+    named = {(u, e.component): e for e in edges.applying(s) for u in invariants.found(recording, e.before, s)}
+    out += [f"{component[u]}'s {u} -> {waiter}: no edge of the table" for u, waiter in sorted(crossing - set(named))]
+    for e in edges.applying(s):
+        if not any(pair in crossing for pair, edge in named.items() if edge == e):
+            out.append(f"edge {e.id} applies, but nothing of {e.component} depends on it")
+    return out
+
+
+@pytest.mark.parametrize("combo", OFFERED, ids=[c.id for c in OFFERED])
+def test_the_table_and_the_wiring_agree_for_every_offered_combination(combo: Combo) -> None:
+    recording = render(combo)
+    s = engine.settings(stack_file(combo), "combo")
+    assert _disagreements(recording, s) == []
+    assert invariants.edges_hold(recording, s) == []
+
+
+def test_the_agreement_check_sees_an_edge_outside_the_table_and_one_missing(stack) -> None:
+    recording = stack("dev")
+    s = engine.settings(engine.stack_file("dev"), "dev")
+    assert _disagreements(recording, s) == []
+    broken = copy.deepcopy(recording)
+    ready = next(r.urn for r in broken.resources if r.type == edges.CALICO_READY.type)
+    namespace = next(r for r in broken.resources if r.name == "observability-ns")
+    namespace.dependencies.append(ready)
+    for r in broken.resources:
+        if r.name.startswith("gateway-tls"):
+            r.dependencies = [d for d in r.dependencies if "ClusterIssuer" not in d]
+    found = _disagreements(broken, s)
+    assert any(ready in f and "-> observability: no edge of the table" in f for f in found), found
+    assert f"edge {edges.GATEWAY_ISSUER_BEFORE_GATEWAY_TLS.id} applies, but nothing of gateway-tls depends on it" in found
+
+
+# --- the program's order is the install order -------------------------------------------------
+
+EVERYTHING = Combo(cni=True, ca="cert-manager", observability=True, cert_manager=True, provider="kind")
+
+
+def _builds(stmt: ast.stmt, component: str) -> bool:
+    return any(_built(n) == component for n in ast.walk(stmt))
+
+
+def _path(tree: ast.Module, component: str) -> list[tuple[list[ast.stmt], int]]:
+    """Where ``component`` is built: each (statement list, index) from the module down to the
+    statement that builds it, through the ``if`` blocks it sits in."""
+    path = []
+    body: list[ast.stmt] = tree.body
+    while True:
+        i = next(i for i, stmt in enumerate(body) if _builds(stmt, component))
+        path.append((body, i))
+        branches = [b for b in (getattr(body[i], "body", None), getattr(body[i], "orelse", None)) if b]
+        inner = [b for b in branches if isinstance(b, list) and any(_builds(s, component) for s in b)]
+        if not isinstance(body[i], ast.If) or not inner:
+            return path
+        body = inner[0]
+
+
+def _apart(tree: ast.Module, edge: edges.Edge) -> tuple[list[ast.stmt], int, int]:
+    """The statement list holding both ends of ``edge`` apart, and the indexes of their statements."""
+    for (b_body, b), (w_body, w) in zip(_path(tree, edge.before.of.name), _path(tree, edge.component), strict=False):
+        assert b_body is w_body
+        if b != w:
+            return b_body, b, w
+    raise AssertionError(f"{edge.id}: one statement builds both components")
+
+
+@pytest.mark.parametrize("edge", edges.EDGES, ids=lambda e: e.id)
+def test_moving_a_component_above_what_it_waits_for_is_a_name_error_there(tmp_path, monkeypatch, edge: edges.Edge) -> None:
+    tree = _program()
+    body, before, waiter = _apart(tree, edge)
+    assert before < waiter, "the program builds a component before what it waits for"
+    assigned = {t.id for s in body[before:waiter] for n in ast.walk(s) if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}  # fmt: skip
+    body.insert(before, body.pop(waiter))
+    program = tmp_path / "__main__.py"
+    program.write_text(ast.unparse(tree))
+    monkeypatch.setattr(engine, "PROGRAM", program)
+    config = {f"mesh-platform:{k}": json.dumps(v) for k, v in EVERYTHING.config().items()}
+    with pytest.raises(NameError) as err:
+        engine.run("test", config=config)
+    # A name the moved constructor needs and the statements it was moved above define.
+    assert err.value.name in assigned, err.value
+
+
+# --- the wiring helpers fail at once ----------------------------------------------------------
+
+
+def _resource(type_: str, name: str) -> pulumi.CustomResource:
+    """A resource object as the program holds one, without registering it."""
+    r = pulumi.CustomResource.__new__(pulumi.CustomResource)
+    r._type, r._name = type_, name
+    return r
+
+
+def test_wait_hands_back_the_resource_of_its_edge() -> None:
+    ready = _resource(edges.CALICO_READY.type, "calico-installation")
+    assert edges.wait(edges.CALICO_BEFORE_ISTIO, ready) is ready
+
+
+def test_wait_refuses_the_wrong_resource_a_data_edge_and_an_edge_outside_the_table() -> None:
+    namespace = _resource("kubernetes:core/v1:Namespace", "istio-gateway-ns")
+    with pytest.raises(TypeError, match=r"edge calico\.ready->istio waits for a kubernetes:operator\.tigera\.io/v1:Installation, not kubernetes:core/v1:Namespace 'istio-gateway-ns'"):  # fmt: skip
+        edges.wait(edges.CALICO_BEFORE_ISTIO, namespace)
+    with pytest.raises(TypeError, match=r"waits for a .*, not str"):
+        edges.wait(edges.CALICO_BEFORE_ISTIO, "calico")  # type: ignore[type-var]
+    with pytest.raises(TypeError, match=r"is a 'data' edge: wire it with edges\.read, not edges\.wait"):
+        edges.wait(edges.GATEWAY_CERTIFICATE_TO_APPS, namespace)
+    stray = dataclasses.replace(edges.CALICO_BEFORE_ISTIO, reason="some other reason")
+    with pytest.raises(ValueError, match=r"is not in mesh_platform/edges\.py's EDGES"):
+        edges.wait(stray, namespace)
+
+
+def test_read_refuses_a_plain_value_and_an_after_edge() -> None:
+    with pytest.raises(TypeError, match=r"is an? 'after' edge: wire it with edges\.wait, not edges\.read"):
+        edges.read(edges.CALICO_BEFORE_ISTIO, ["x"])  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"needs an Output of cluster\.node-probe, not list"):
+        edges.read(edges.NODE_PROBE_TO_OBSERVABILITY, ["10.0.0.0/16"])  # type: ignore[arg-type]
