@@ -1,17 +1,19 @@
 """mesh-platform: a cluster, Calico as its CNI, Istio as its mesh, in that order.
 
-Install order (every arrow is a resource dependency, listed with its reason in mesh_platform/edges.py,
-which this program applies and `offline.verify`'s order rule checks on the graph):
+Install order, which this file follows top to bottom (every arrow is a resource dependency: below,
+each component is handed what it waits for, every edge named from mesh_platform/edges.py, which
+gives its reason and which `offline.verify`'s order rule checks on the graph):
 
     cluster ─▶ Calico (Installation Ready) ─┬─▶ Istio base ─▶ [istio-cni] ─▶ istiod ─▶ ingress gateway
                                             │                                    ├─▶ ZeroTrust (namespace, deny-all, allows)
-                                            │                                    └─▶ SampleApps (after ZeroTrust's deny-all)
+                                            │                                    └─▶ SampleApps (after ZeroTrust's deny-all and the ingress gateway)
                                             └─▶ cert-manager ─▶ CA issuer ─▶ GatewayTls ─▶ SampleApps' HTTPS Gateway
                                                               └─▶ (istio.ca: cert-manager only) istio-csr ─▶ istiod
     istiod ─▶ Observability (Prometheus, Kiali, Jaeger, Telemetry), beside the workloads, not before them
 
 cert-manager runs beside Istio, off the critical path, unless istio.ca is cert-manager: then istiod
-must wait for the CA issuer and istio-csr.
+must wait for the CA issuer and istio-csr. A component is built only from what is built above it, so
+moving a constructor above what it waits for stops the program with a NameError at that call.
 
 Settings are read and validated first (mesh_platform/settings.py): a bad stack value stops the program
 with one clean message before any resource is registered.
@@ -40,8 +42,6 @@ from mesh_platform import edges
 from mesh_platform.settings import load
 
 s = load()  # the stack's validated settings; nothing is registered if they are wrong
-#: What other components wait for, by the keys of mesh_platform/edges.py.
-registered: dict[str, pulumi.Resource] = {}
 
 if s.cluster.provider == "kind":
     from components.kind_cluster import KindCluster, KindClusterArgs
@@ -96,23 +96,24 @@ calico = Calico(
     ),
     opts=on_cluster,
 )
-registered[edges.CALICO_READY.key] = calico.ready
 
-cert_manager = None
+# Each optional component is None in its else branch, never set to None ahead of its `if`: moved
+# above what it waits for, a component then meets a NameError instead of silently missing it.
 if s.cert_manager.enabled:
-    cert_manager = CertManager(
+    cert_manager: CertManager | None = CertManager(
         "cert-manager",
         CertManagerArgs(
             version=s.cert_manager.version,
             acme=s.cert_manager.acme,
             charts=s.charts,
-            after=edges.after("cert-manager", s, registered),
+            after=[edges.wait(edges.CALICO_BEFORE_CERT_MANAGER, calico.ready)],
         ),
         opts=on_cluster,
     )
-    registered[edges.CA_ISSUER.key] = cert_manager.ca_issuer
-    registered[edges.GATEWAY_ISSUER.key] = cert_manager.issuers[s.cert_manager.gateway_issuer]
-mesh_ca = s.istio.ca == "cert-manager" and cert_manager is not None
+else:
+    cert_manager = None
+#: The mesh's CA when istio.ca is cert-manager (settings guarantee cert-manager is on then).
+mesh_ca = cert_manager if s.mesh_ca_is_cert_manager else None
 
 istio = Istio(
     "istio",
@@ -135,24 +136,30 @@ istio = Istio(
         )
         if mesh_ca
         else None,
-        after=edges.after("istio", s, registered),
+        after=[
+            edges.wait(edges.CALICO_BEFORE_ISTIO, calico.ready),
+            *([edges.wait(edges.CA_ISSUER_BEFORE_ISTIO, mesh_ca.ca_issuer)] if mesh_ca else []),
+        ],
     ),
     opts=on_cluster,
 )
-registered |= {edges.ISTIOD.key: istio.istiod, edges.GATEWAY.key: istio.gateway, edges.GATEWAY_NAMESPACE.key: istio.gateway_ns}
 
-gateway_tls = None
 if cert_manager is not None:
-    gateway_tls = GatewayTls(
+    gateway_tls: GatewayTls | None = GatewayTls(
         "gateway-tls",
         GatewayTlsArgs(
             namespace=s.istio.gateway_namespace,
             hosts=s.apps.hosts,
             issuer=s.cert_manager.gateway_issuer,
-            after=edges.after("gateway-tls", s, registered),
+            after=[
+                edges.wait(edges.GATEWAY_NAMESPACE_BEFORE_GATEWAY_TLS, istio.gateway_ns),
+                edges.wait(edges.GATEWAY_ISSUER_BEFORE_GATEWAY_TLS, cert_manager.issuers[s.cert_manager.gateway_issuer]),
+            ],
         ),
         opts=on_cluster,
     )
+else:
+    gateway_tls = None
 
 if s.apps.enabled:
     zero_trust = ZeroTrust(
@@ -170,21 +177,24 @@ if s.apps.enabled:
             if s.observability.enabled
             else None,
             mesh_ca=Endpoint(cm.NAMESPACE, ISTIO_CSR_LABELS, (ISTIO_CSR_PORT,)) if mesh_ca else None,
-            after=edges.after("zero-trust", s, registered),
+            after=[edges.wait(edges.ISTIOD_BEFORE_ZERO_TRUST, istio.istiod)],
         ),
         opts=on_cluster,
     )
-    registered[edges.DEFAULT_DENY.key] = zero_trust.default_deny
     SampleApps(
         "apps",
         SampleAppsArgs(
             apps=s.apps,
             gateway_labels=GATEWAY_SELECTOR,
-            tls_secret=gateway_tls.secret_name if gateway_tls else None,
-            https_redirect=s.cert_manager.https_redirect,
             # The HTTPS server waits for the gateway certificate through tls_secret (a data edge),
             # so cert-manager never delays the workloads.
-            after=edges.after("apps", s, registered),
+            tls_secret=edges.read(edges.GATEWAY_CERTIFICATE_TO_APPS, gateway_tls.secret_name) if gateway_tls else None,
+            https_redirect=s.cert_manager.https_redirect,
+            after=[
+                edges.wait(edges.ISTIOD_BEFORE_APPS, istio.istiod),
+                edges.wait(edges.GATEWAY_BEFORE_APPS, istio.gateway),
+                edges.wait(edges.DEFAULT_DENY_BEFORE_APPS, zero_trust.default_deny),
+            ],
         ),
         opts=on_cluster,
     )
@@ -199,12 +209,14 @@ if s.observability.enabled:
             tracing_sampling=s.observability.tracing_sampling,
             workload_namespaces=(s.apps.namespace,) if s.apps.enabled else (),
             gateway_namespace=s.istio.gateway_namespace,
-            # Edge (kind, nodeCidrs unset): the cluster's network probe → the egress policy's node CIDRs.
-            node_cidrs=cluster.node_cidrs if s.discover_node_cidrs else s.node_cidrs,
+            # kind, nodeCidrs unset: the egress policy admits what the cluster's network probe finds.
+            node_cidrs=edges.read(edges.NODE_PROBE_TO_OBSERVABILITY, cluster.node_cidrs)
+            if s.discover_node_cidrs
+            else s.node_cidrs,
             calico_flows=s.observability.calico_flows,
             charts=s.charts,
             # No workload waits for observability.
-            after=edges.after("observability", s, registered),
+            after=[edges.wait(edges.ISTIOD_BEFORE_OBSERVABILITY, istio.istiod)],
         ),
         opts=on_cluster,
     )

@@ -625,6 +625,11 @@ class Settings(_Settings):
         return self.cluster.provider == "kind" and self.observability.enabled and not self.observability.node_cidrs
 
     @property
+    def mesh_ca_is_cert_manager(self) -> bool:
+        """istio.ca cert-manager: istio-csr, signing with the CA issuer, is the mesh's CA (cert-manager is on)."""
+        return self.istio.ca == "cert-manager"
+
+    @property
     def cluster_name(self) -> str:
         return self.cluster.name or f"mesh-{self.stack}"[:63]
 

@@ -28,6 +28,8 @@ from pulumi.runtime import resource as pulumi_resource
 from pulumi.runtime.proto import resource_pb2, source_pb2
 
 ROOT = Path(__file__).resolve().parent.parent
+#: The program ``run`` executes (tests point it at a changed copy, to see what the checks make of it).
+PROGRAM = ROOT / "__main__.py"
 PROJECT = "mesh-platform"
 SECRET = "[secret]"
 UNKNOWN = "[unknown]"
@@ -377,9 +379,7 @@ def run(stack: str, config_file: Path | None = None, config: dict[str, str] | No
     pulumi.runtime.settings.ROOT.set(None)
     try:
         with contextlib.nullcontext() if faithful else _without_stack_traces(), _collector_paused():
-            loop.run_until_complete(
-                pulumi.runtime.stack.run_in_stack(lambda: runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__"))
-            )
+            loop.run_until_complete(pulumi.runtime.stack.run_in_stack(lambda: runpy.run_path(str(PROGRAM), run_name="__main__")))
     finally:
         # A failed run leaves tasks waiting, and the SDK's lists of calls and outputs naming them:
         # end the tasks (as asyncio.run does) and forget the lists (as the SDK's test decorator

@@ -85,7 +85,7 @@ def prometheus_peer(settings: Settings) -> Peer:
 def peers(settings: Settings) -> list[Peer]:
     """The platform workloads the charts create, for the analyser's topology."""
     out = [DNS, ISTIOD, gateway_peer(settings)]
-    if settings.istio.ca == "cert-manager":
+    if settings.mesh_ca_is_cert_manager:
         out.append(ISTIO_CSR)
     if settings.observability.enabled:
         out.append(prometheus_peer(settings))
@@ -106,7 +106,7 @@ def needs(settings: Settings) -> dict[tuple[str, str, str], Need]:
         for port in DNS_PORTS:
             out[(me, _name(DNS), port)] = Need("DNS", "kube-dns in kube-system")
         out[(me, _name(ISTIOD), ISTIOD_PORT)] = Need("istiod", "xDS and istiod's CA on 15012")
-        if settings.istio.ca == "cert-manager":
+        if settings.mesh_ca_is_cert_manager:
             out[(me, _name(ISTIO_CSR), ISTIO_CSR_PORT)] = Need("CA endpoint", "istio-csr serves CA_ADDR on pod port 6443")
         if settings.observability.enabled:
             out[(me, f"{settings.observability.namespace}/{JAEGER_APP}", OTLP_GRPC_PORT)] = Need("tracing", "OTLP/gRPC spans")

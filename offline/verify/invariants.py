@@ -198,7 +198,8 @@ def ordering(recording: Recording) -> list[Violation]:
     return out
 
 
-def _found(recording: Recording, node: Node, s: Settings) -> list[str]:
+def found(recording: Recording, node: Node, s: Settings) -> list[str]:
+    """The URNs of the resources registered as ``node`` (by type, name and namespace)."""
     name, namespace = node.names(s)
     out = []
     for r in recording.resources:
@@ -215,7 +216,7 @@ def edges_hold(recording: Recording, s: Settings) -> list[Violation]:
     g = Graph.of(recording)
     out = []
     for e in edges.applying(s):
-        before = _found(recording, e.before, s)
+        before = found(recording, e.before, s)
         name, ns = e.before.names(s)
         what = kind_ref(e.before.type.rsplit(":", 1)[-1], ns, name)
         if not before:
