@@ -44,6 +44,7 @@ writes no result) and restores them after. No private name; what NCA prints is r
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import os
 import sys
@@ -63,7 +64,9 @@ TESTED = ("2.1.0",)
 _told: set[str] = set()
 
 
+@functools.cache
 def installed() -> str:
+    """The installed version (read once per process; forked workers inherit it)."""
     return metadata.version(DIST)
 
 

@@ -54,6 +54,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from importlib import metadata
 from typing import Any
 from unittest import mock
@@ -89,7 +90,9 @@ UNKNOWN: str = rpc.UNKNOWN
 _MockMonitor: type = getattr(sdk_mocks, "MockMonitor", object)
 
 
+@functools.cache
 def installed() -> str:
+    """The installed version (read once per process; forked workers inherit it)."""
     return metadata.version(DIST)
 
 
