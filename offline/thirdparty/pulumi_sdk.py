@@ -25,7 +25,7 @@ Both paths, what a recording needs:
   show URNs either way. Changed signatures: TypeError or AttributeError at the first registration.
 - ``pulumi.runtime.settings.set_root_resource`` (not exported): ``set_mocks`` makes a root Stack of
   its own, which :func:`install_mocks` forgets so that the program's Stack collects the exports.
-  Gone: AttributeError; kept but ignored: the stack outputs of a recording are empty.
+  Gone: AttributeError; no longer effective: set_mocks' Stack collects the exports, not the program's.
 - ``pulumi.runtime.settings.SETTINGS.rpc_manager`` and ``.outputs``: :func:`forget_run` clears them
   after every run, as ``pulumi.runtime.test`` does. A failed run leaves calls and outputs there that
   the next run in the same process would wait on (tests/test_engine.py, a failing mock).
