@@ -6,6 +6,8 @@
 - ``verify``: what reviewers read: schemas, both traffic layers, routes, the install order
   (``python -m offline.verify``, ``make verify``);
 - ``cli``: what every command here and in ``ops`` shares (one error line, exit 2).
+- ``thirdparty``: every private name of a library used here, one module per library, each refusing
+  (or not using) versions it was not tested with.
 
 Runs on a laptop and in CI, touches no cloud account. Imports the product (``__main__.py``,
 ``components``, ``mesh_platform``), never ``ops`` or ``tests`` (tests/test_layers.py).

@@ -3,7 +3,8 @@
 No cluster, no Pulumi CLI, no network: ``pulumi.runtime.set_mocks`` replaces the engine, and a
 ``MockMonitor`` subclass keeps each ``RegisterResourceRequest`` exactly as the SDK sent it (type,
 name, parent, provider, dependencies, protect, inputs). ``offline.render``, ``offline.verify`` and the
-tests all use this one harness.
+tests all use this one harness. What it needs of the SDK's internals is in
+``offline.thirdparty.pulumi_sdk``, which refuses an SDK version it was not tested with.
 """
 
 from __future__ import annotations
@@ -18,14 +19,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import pulumi
 import yaml
-from google.protobuf import json_format, struct_pb2
-from pulumi.runtime import mocks as pulumi_mocks
-from pulumi.runtime import resource as pulumi_resource
-from pulumi.runtime.proto import resource_pb2, source_pb2
+from google.protobuf import json_format
+
+from offline.thirdparty import pulumi_sdk
+from offline.thirdparty.pulumi_sdk import OUTPUT_VALUE_SIG, RESOURCE_SIG, SECRET_SIG, SIG_KEY
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The program ``run`` executes (tests point it at a changed copy, to see what the checks make of it).
@@ -33,13 +33,6 @@ PROGRAM = ROOT / "__main__.py"
 PROJECT = "mesh-platform"
 SECRET = "[secret]"
 UNKNOWN = "[unknown]"
-
-# Sentinels of Pulumi's RPC encoding (sdk/python/lib/pulumi/runtime/rpc.py).
-_SIG = "4dabf18193072939515e22adb298388d"
-_SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
-_RESOURCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e"
-_OUTPUT_SIG = "d0e6a833031e9bbcd3f4e8bde6ca49a4"
-_UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 
 #: What the mock engine hands back for outputs a real provider would compute.
 #: What ``docker network inspect kind`` gives on a dual-stack network whose IPv4 pool is not 172.16/12.
@@ -108,19 +101,19 @@ class Recording:
 def _plain(value: Any) -> Any:
     """Turn Pulumi's RPC encoding into plain JSON: secrets and unknowns become placeholders."""
     if isinstance(value, dict):
-        sig = value.get(_SIG)
-        if sig == _SECRET_SIG:
+        sig = value.get(SIG_KEY)
+        if sig == SECRET_SIG:
             return SECRET
-        if sig == _RESOURCE_SIG:
+        if sig == RESOURCE_SIG:
             return value.get("urn")
-        if sig == _OUTPUT_SIG:
+        if sig == OUTPUT_VALUE_SIG:
             if value.get("secret"):
                 return SECRET
             return _plain(value["value"]) if "value" in value else UNKNOWN
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_plain(v) for v in value]
-    if value == _UNKNOWN:
+    if value == pulumi_sdk.UNKNOWN:
         return UNKNOWN
     if isinstance(value, float) and value.is_integer():
         return int(value)
@@ -172,7 +165,7 @@ class StackMocks(pulumi.runtime.Mocks):
         return {}
 
 
-class RecordingMonitor(pulumi_mocks.MockMonitor):
+class RecordingMonitor(pulumi_sdk.Monitor):
     """A MockMonitor that keeps each RegisterResourceRequest as the SDK sent it."""
 
     def __init__(self, mocks: StackMocks, recording: Recording, faithful: bool = False) -> None:
@@ -205,11 +198,10 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
 
         MockMonitor decodes the request's inputs, asks the mocks for outputs and encodes them
         again (on an event loop of its own, per call). The SDK starts a resource's outputs from
-        its inputs and applies the engine's answer over them (``rpc.resolve_outputs``), so the
-        echo of the inputs changes nothing: the answer carries the computed outputs alone, which
-        are plain JSON. tests/test_engine.py compares every recording of both ways.
+        its inputs and applies the engine's answer over them (see ``pulumi_sdk``), so the echo of
+        the inputs changes nothing: the answer carries the computed outputs alone, which are plain
+        JSON. tests/test_engine.py compares every recording of both ways.
         """
-        urn = self.make_urn(request.parent, request.type, request.name)
         args = pulumi.runtime.MockResourceArgs(
             typ=request.type,
             name=request.name,
@@ -218,24 +210,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             resource_id=request.importId,
             custom=bool(request.custom),
         )
-        outputs = struct_pb2.Struct()
-        outputs.update(self.stack_mocks.computed(args))
-        resource_id = self.stack_mocks.resource_id(request.name)
-        self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, resource_id, inputs)
-        return resource_pb2.RegisterResourceResponse(urn=urn, id=resource_id, object=outputs)
-
-    def GetDeploymentInfo(self, request: Any) -> Any:  # noqa: N802
-        # Without resource references the SDK sends a resource input (eks.Cluster's security
-        # group, a node group's cluster) as its URN/ID instead of a reference that the mock
-        # would have to rehydrate on another event loop. The recorded inputs show URNs either way.
-        info = super().GetDeploymentInfo(request)
-        features = [f for f in info.supportedFeatures if f != resource_pb2.RESOURCE_MONITOR_FEATURE_RESOURCE_REFERENCES]
-        return resource_pb2.DeploymentInfo(supportedFeatures=features)
-
-    def SupportsFeature(self, request: Any) -> Any:  # noqa: N802
-        if request.id == "resourceReferences":
-            return type("SupportsFeatureResponse", (object,), {"hasSupport": False})
-        return super().SupportsFeature(request)
+        return self.answer(request, inputs, self.stack_mocks.resource_id(request.name), self.stack_mocks.computed(args))
 
     def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802
         if request.urn.split("::")[2] == "pulumi:pulumi:Stack":
@@ -304,38 +279,6 @@ def _decoded(value: str) -> Any:
         return value
 
 
-class _InlineLoop(asyncio.SelectorEventLoop):
-    """An event loop that runs the SDK's monitor calls in its own thread.
-
-    The SDK sends each call to the engine from a thread pool, because a real engine answers
-    over gRPC. The recording monitor answers at once, so the hop to a thread and back (a
-    self-pipe wake-up per call, the GIL passed between threads) was a quarter of a render's
-    time. A call made while another runs inline (MockMonitor's invoke pumps the loop) takes the
-    pool as before.
-    """
-
-    _inline = False
-
-    def run_in_executor(self, executor: Any, func: Any, *args: Any) -> asyncio.Future:
-        if executor is not None or self._inline:
-            return super().run_in_executor(executor, func, *args)
-        future = self.create_future()
-        self._inline = True
-        try:
-            future.set_result(func(*args))
-        except Exception as err:
-            future.set_exception(err)
-        finally:
-            self._inline = False
-        return future
-
-
-def _without_stack_traces() -> contextlib.AbstractContextManager[Any]:
-    """Skip the SDK's capture of a stack trace per resource (source positions for the engine's
-    diagnostics): the mock engine ignores them, and capturing them was 6 % of a render."""
-    return mock.patch.object(pulumi_resource, "_get_stack_trace", source_pb2.StackTrace)
-
-
 @contextlib.contextmanager
 def _collector_paused() -> Iterator[None]:
     """Pause Python's cycle collector while the program registers its resources.
@@ -361,7 +304,9 @@ def run(stack: str, config_file: Path | None = None, config: dict[str, str] | No
 
     ``faithful=True`` runs the SDK and ``MockMonitor`` exactly as shipped: monitor calls on a
     thread pool, stack traces captured, outputs decoded and encoded again. The recording is the same.
+    An SDK version ``offline.thirdparty.pulumi_sdk`` was not tested with is refused (UsageError).
     """
+    pulumi_sdk.check()
     if config is None:
         config, secret_keys = read_config(config_file or stack_file(stack))
     else:
@@ -370,16 +315,17 @@ def run(stack: str, config_file: Path | None = None, config: dict[str, str] | No
         sys.path.insert(0, str(ROOT))
     recording = Recording(stack=stack)
     mocks = StackMocks()
-    loop = asyncio.new_event_loop() if faithful else _InlineLoop()
+    # Quick path: the SDK's monitor calls run in the loop's thread (pulumi_sdk.InlineLoop, a quarter
+    # of a render) and its stack trace per resource is skipped (pulumi_sdk.without_stack_traces, 6 %).
+    loop = asyncio.new_event_loop() if faithful else pulumi_sdk.InlineLoop()
     asyncio.set_event_loop(loop)
     pulumi.runtime.set_all_config(config, secret_keys)
     monitor = RecordingMonitor(mocks, recording, faithful=faithful)
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
-    # set_mocks makes a root Stack of its own; the program's must be the one that collects exports.
-    pulumi.runtime.settings.ROOT.set(None)
+    # The program's Stack, not one of set_mocks' own, collects the exports.
+    pulumi_sdk.install_mocks(mocks, monitor, project=PROJECT, stack=stack)
     try:
-        with contextlib.nullcontext() if faithful else _without_stack_traces(), _collector_paused():
-            loop.run_until_complete(pulumi.runtime.stack.run_in_stack(lambda: runpy.run_path(str(PROGRAM), run_name="__main__")))
+        with contextlib.nullcontext() if faithful else pulumi_sdk.without_stack_traces(), _collector_paused():
+            loop.run_until_complete(pulumi.runtime.run_in_stack(lambda: runpy.run_path(str(PROGRAM), run_name="__main__")))
     finally:
         # A failed run leaves tasks waiting, and the SDK's lists of calls and outputs naming them:
         # end the tasks (as asyncio.run does) and forget the lists (as the SDK's test decorator
@@ -388,8 +334,7 @@ def run(stack: str, config_file: Path | None = None, config: dict[str, str] | No
         for task in pending:
             task.cancel()
         loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-        pulumi.runtime.settings.SETTINGS.rpc_manager.clear()
-        pulumi.runtime.settings.SETTINGS.outputs.clear()
+        pulumi_sdk.forget_run()
         loop.close()
         asyncio.set_event_loop(None)
     return recording

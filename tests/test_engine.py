@@ -62,6 +62,7 @@ def test_computed_outputs_reach_the_program_on_the_quick_path() -> None:
 _FAILING_RUN = """
 import sys
 from offline import engine
+from offline.thirdparty import pulumi_sdk
 from pulumi.runtime import resource
 
 def fail(self, args):
@@ -71,7 +72,7 @@ computed, engine.StackMocks.computed = engine.StackMocks.computed, fail
 try:
     engine.run("lab", faithful=sys.argv[1] == "faithful")
 except Exception as err:
-    assert resource._get_stack_trace is not engine.source_pb2.StackTrace, "stack traces left off"
+    assert resource._get_stack_trace is not pulumi_sdk.source_pb2.StackTrace, "stack traces left off"
     print(type(err).__name__, err)
 engine.StackMocks.computed = computed
 print("then", len(engine.run("lab", faithful=sys.argv[1] == "faithful").resources), "resources")

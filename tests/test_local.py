@@ -5,11 +5,14 @@ The processes themselves run in the itest scenarios (tests/itest, `make itest`).
 
 from __future__ import annotations
 
+import ast
 import base64
 import datetime as dt
+import importlib.metadata
 import json
 import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -75,6 +78,48 @@ def test_cache_directories_are_keyed_by_version_and_recipe() -> None:
     # The plugin version the CLI is told is the SDK's pin (requirements.txt).
     assert f"pulumi-kubernetes=={build.PROVIDER_AS}" in (controlplane.ROOT / "requirements.txt").read_text()
     assert f"pulumi=={build.PULUMI_SDK}" in (controlplane.ROOT / "requirements.txt").read_text()
+
+
+def _code_strings(path: Path) -> list[str]:
+    """The string constants of a module's code (docstrings left out)."""
+    tree = ast.parse(path.read_text())
+    docs = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str) and id(n) not in docs]
+
+
+def test_the_sdk_version_is_typed_once_in_requirements_txt() -> None:
+    requirements = (controlplane.ROOT / "requirements.txt").read_text()
+    pin = re.search(r"^pulumi==(\S+)$", requirements, re.MULTILINE)[1]
+    # The language host's program runner, the version it reports and the installed SDK are the pin.
+    assert build.PULUMI_SDK == build.TOOLS["language-python"].version == langhost.VERSION == pin
+    assert importlib.metadata.version("pulumi") == pin
+    # No other file types it: a version typed again could be left behind when the pin moves.
+    for module in (build, langhost):
+        assert not [v for v in _code_strings(Path(module.__file__)) if pin in v], module.__name__
+    assert build.pinned("pulumi-kubernetes") == build.PROVIDER_AS
+
+
+def test_pins_are_read_from_name_equals_version_lines_only(tmp_path) -> None:
+    req = tmp_path / "requirements.txt"
+    req.write_text("-r other.txt\n# pulumi==0.0.1 in a comment\npulumi-aws==7.0.0\npulumi == 3.1.2  # the SDK\n")
+    assert build.pinned("pulumi", req) == "3.1.2" and build.pinned("pulumi-aws", req) == "7.0.0"
+    with pytest.raises(LookupError, match="pins no pulumi-eks==<version>"):
+        build.pinned("pulumi-eks", req)
+
+
+def test_the_build_imports_with_the_standard_library_alone() -> None:
+    # python3 -m tests.itest.local.build runs before any virtualenv exists: -S leaves site-packages out.
+    code = "import tests.itest.local.build as b; print(b.PULUMI_SDK)"
+    done = subprocess.run([sys.executable, "-S", "-c", code], cwd=controlplane.ROOT, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == build.PULUMI_SDK
 
 
 def test_a_built_tool_is_reused_and_a_half_built_one_is_not(tmp_path, monkeypatch) -> None:

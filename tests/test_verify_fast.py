@@ -18,6 +18,7 @@ import pytest
 from verify_cases import DENY_ALL, allow, netpol, shop
 
 from offline import engine
+from offline.thirdparty import nca as nca_fence
 from offline.verify import bench, connectivity, pipeline, schema
 
 
@@ -88,7 +89,7 @@ def test_the_pairwise_merge_is_what_runs_and_nca_is_restored() -> None:
     from nca.NetworkConfig.NetworkLayer import NetworkLayer
 
     shipped = NetworkLayer.collect_policies_conns_optimized
-    with connectivity._balanced_unions():
+    with nca_fence.balanced_unions():
         assert NetworkLayer.collect_policies_conns_optimized is not shipped
     assert NetworkLayer.collect_policies_conns_optimized is shipped
 
@@ -97,7 +98,7 @@ def test_the_tcp_part_only_is_what_runs_and_nca_is_restored() -> None:
     from nca.NetworkConfig.NetworkConfigQuery import ConnectivityMapQuery
 
     shipped = ConnectivityMapQuery.convert_props_to_split_by_tcp
-    with connectivity._tcp_part_only():
+    with nca_fence.tcp_part_only():
         assert ConnectivityMapQuery.convert_props_to_split_by_tcp is not shipped
     assert ConnectivityMapQuery.convert_props_to_split_by_tcp is shipped
 

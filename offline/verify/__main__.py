@@ -5,7 +5,8 @@
 
 Exit status: 0 nothing is violated; 1 violations were found (the report lists them); 2 a usage or
 input error (one line on standard error: a bad stack value, an unreadable or empty manifest file, a
-document that is no Kubernetes object, an unknown --kubernetes-version or --base-ref).
+document that is no Kubernetes object, an unknown --kubernetes-version or --base-ref, a Pulumi SDK
+version the mock engine was not tested with).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pulumi
 
+from offline.cli import UsageError
 from offline.verify import pipeline, report
 from offline.verify.diff import BaseRefError
 
@@ -47,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
             if config is None and not pipeline.engine.stack_file(stack).exists():
                 raise pulumi.RunError(f"no stack file {pipeline.engine.stack_file(stack)}")
             result = pipeline.verify_stack(stack, config, args.base_ref)
-    except (pulumi.RunError, BaseRefError) as err:
+    except (pulumi.RunError, BaseRefError, UsageError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     text = report.FORMATS[args.format](result)

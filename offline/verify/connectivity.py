@@ -8,27 +8,28 @@ together (a connection passes only if every layer admits it). Its per-connection
 label), ``external`` for addresses outside the cluster.
 
 The mesh layer governs TCP into injected pods only; its non-TCP verdicts are not reported.
+
+What this needs of NCA's internals (its fast path's replacements of two private methods, its logger,
+its output streams) is in ``offline.thirdparty.nca``; on an NCA version not tested there, the fast
+path runs NCA as shipped.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import gc
-import io
 import multiprocessing
 import os
 import re
-import sys
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import yaml
 
+from offline.thirdparty import nca
 from offline.verify import Flow, sidecar
 
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Pod", "Job", "CronJob")
@@ -89,14 +90,6 @@ def _resources(objects: list[dict[str, Any]], peers: Iterable[Peer]) -> list[dic
 def _run_nca(resources: list[dict[str, Any]], policies: list[dict[str, Any]], fast: bool = True, tcp_only: bool = False) -> str:
     """NCA's connectivity map of ``resources`` under ``policies``, as text; ``tcp_only``: the
     caller reads only its TCP part, so (on the fast path) NCA leaves the non-TCP part empty."""
-    from nca.nca_cli import nca_main  # heavy import: only when flows are asked for
-    from nca.Utils.NcaLogger import NcaLogger
-
-    # NCA's warnings go to the stderr it bound at import time; we read its results from a file.
-    logger = NcaLogger()
-    logger.mute()
-    logger.dont_collect_msgs()
-
     # NCA reads its files with libyaml (CSafeLoader); libyaml writes them as fast.
     dumper = yaml.CSafeDumper if fast else yaml.SafeDumper
     with tempfile.TemporaryDirectory(prefix="mesh-verify-") as tmp:
@@ -105,28 +98,27 @@ def _run_nca(resources: list[dict[str, Any]], policies: list[dict[str, Any]], fa
         # With no policy of a layer everything is allowed; NCA needs a file either way.
         pol.write_text(yaml.dump_all(policies, Dumper=dumper) if policies else "")
         args = ["--connectivity", str(pol), "-r", str(res), "--output_format", "txt_no_fw_rules", "--file_out", str(out)]
+        # NCA's chatter goes to a log; its results are read from a file.
         log = Path(tmp, "nca.log")
-        with (
-            _captured_output(log),
-            _balanced_unions() if fast else contextlib.nullcontext(),
-            _tcp_part_only() if fast and tcp_only else contextlib.nullcontext(),
-        ):
-            nca_main(args)
+        nca.run(args, log, patched=fast, tcp_only=tcp_only)
         if not out.exists():
             raise RuntimeError(f"network-config-analyzer produced no result: {log.read_text()[-500:]}")
         return out.read_text()
 
 
-def _run_all(resources: list[dict[str, Any]], layers: list[list[dict[str, Any]]], tcp_only: list[bool]) -> list[str]:
+def _run_all(
+    resources: list[dict[str, Any]], layers: list[list[dict[str, Any]]], tcp_only: list[bool], fast: bool = True
+) -> list[str]:
     """NCA's answers for each policy list; the runs are independent, so they share the machine's cores.
 
-    Workers are forked (no interpreter start-up, NCA already imported) and get only their inputs.
+    Workers are forked (no interpreter start-up, NCA already imported) and get only their inputs;
+    ``fast=False``: each runs NCA as shipped.
     """
-    import nca.nca_cli  # noqa: F401 (imported before the fork, once for every worker)
+    nca.preload()  # before the fork, once for every worker
 
     workers = min(len(layers), os.cpu_count() or 1)
     if workers < 2 or "fork" not in multiprocessing.get_all_start_methods():
-        return [_run_nca(resources, policies, tcp_only=tcp) for policies, tcp in zip(layers, tcp_only, strict=True)]
+        return [_run_nca(resources, policies, fast, tcp_only=tcp) for policies, tcp in zip(layers, tcp_only, strict=True)]
     # The layer with the most policies (both together) takes longest: started first, the
     # shorter ones share the other worker instead of waiting behind it.
     order = sorted(range(len(layers)), key=lambda i: -len(layers[i]))
@@ -135,93 +127,10 @@ def _run_all(resources: list[dict[str, Any]], layers: list[list[dict[str, Any]]]
     fork = multiprocessing.get_context("fork")
     with concurrent.futures.ProcessPoolExecutor(workers, mp_context=fork, initializer=gc.freeze) as pool:
         runs = pool.map(
-            _run_nca, [resources] * len(layers), [layers[i] for i in order], [True] * len(layers), [tcp_only[i] for i in order]
+            _run_nca, [resources] * len(layers), [layers[i] for i in order], [fast] * len(layers), [tcp_only[i] for i in order]
         )
         answers = dict(zip(order, runs, strict=True))
     return [answers[i] for i in range(len(layers))]
-
-
-@contextlib.contextmanager
-def _balanced_unions() -> Iterator[None]:
-    """Have NCA merge a layer's allow-only policies pairwise instead of one by one.
-
-    ``NetworkLayer.collect_policies_conns_optimized`` (NCA 2.1.0) folds the policies of a layer into
-    one growing connection set, subtracting the deny and pass sets at each step even when they are
-    empty; each step rebuilds the whole set, so a layer of P policies costs O(P²). When no policy
-    of the layer denies or passes anything (Kubernetes NetworkPolicies never do; Istio ALLOW
-    policies neither), every subtraction removes nothing and the result is the plain union of the
-    policies' allowed sets, which a balanced merge computes in O(P log P). Sets are canonical
-    (``CanonicalHyperCubeSet``), so the order of the unions does not change the result. A layer
-    with a deny or pass set runs NCA's own fold. ``flows(fast=False)`` runs NCA untouched, and
-    tests/test_verify_fast.py compares the two on generated stacks.
-    """
-    from nca.NetworkConfig.NetworkLayer import NetworkLayer
-    from nca.Resources.PolicyResources.NetworkPolicy import PolicyConnections
-
-    fold = NetworkLayer.collect_policies_conns_optimized
-
-    def collect(self: Any, is_ingress: bool, captured_func: Any = lambda policy: True) -> Any:
-        conns = [(p, p.allowed_connections(is_ingress)) for p in self.policies_list]
-        conns = [(p, c) for p, c in conns if c.captured]
-        if any(c.denied_conns or c.pass_conns for _, c in conns):
-            return fold(self, is_ingress, captured_func)
-        res = PolicyConnections()
-        for policy, c in conns:
-            if captured_func(policy):
-                res.captured |= c.captured
-        parts = [c.allowed_conns for _, c in conns if c.allowed_conns]
-        while len(parts) > 1:
-            parts = [parts[i] | parts[i + 1] if i + 1 < len(parts) else parts[i] for i in range(0, len(parts), 2)]
-        for part in parts:
-            res.allowed_conns |= part
-        return res
-
-    with mock.patch.object(NetworkLayer, "collect_policies_conns_optimized", collect):
-        yield
-
-
-@contextlib.contextmanager
-def _tcp_part_only() -> Iterator[None]:
-    """Have NCA's connectivity map leave its non-TCP part empty.
-
-    The mesh layer governs TCP only (``parse(..., tcp_only=True)`` drops the rest), and with
-    Istio alone every pair of pods may talk non-TCP: formatting those pairs was most of that
-    run at 300 services. ``ConnectivityMapQuery.convert_props_to_split_by_tcp`` (NCA 2.1.0)
-    splits the allowed set in two; here its second part is the empty set. The TCP part, and so
-    every flow read, is NCA's own. tests/test_verify_fast.py compares flows with ``fast=False``.
-    """
-    from nca.CoreDS.ConnectivityProperties import ConnectivityProperties
-    from nca.NetworkConfig.NetworkConfigQuery import ConnectivityMapQuery
-
-    split = ConnectivityMapQuery.convert_props_to_split_by_tcp
-
-    def tcp_part(props: Any) -> tuple[Any, Any]:
-        tcp, _ = split(props)
-        return tcp, ConnectivityProperties.make_empty_props()
-
-    with mock.patch.object(ConnectivityMapQuery, "convert_props_to_split_by_tcp", staticmethod(tcp_part)):
-        yield
-
-
-@contextlib.contextmanager
-def _captured_output(path: Path) -> Iterator[None]:
-    """Send fds 1 and 2 to ``path``: NCA prints its chatter to streams bound at import time."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = [os.dup(1), os.dup(2)]
-    with path.open("w") as sink:
-        os.dup2(sink.fileno(), 1)
-        os.dup2(sink.fileno(), 2)
-        try:
-            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-                yield
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            for fd in saved:
-                os.close(fd)
 
 
 def _ports(conn: str, section: str) -> list[str]:
@@ -277,7 +186,8 @@ def flows(
 ) -> list[Flow]:
     """Allowed flows per layer; only those with an end in ``scope`` namespaces (all when None).
 
-    ``fast=False`` runs NCA exactly as shipped (see ``_balanced_unions``); the answer is the same.
+    ``fast=False`` runs NCA exactly as shipped (see ``offline.thirdparty.nca``); the answer is the
+    same. On an NCA version not tested there, ``fast=True`` runs it as shipped too (one note on stderr).
     """
     peers = list(peers)
     resources = _resources(objects, peers)
@@ -290,7 +200,11 @@ def flows(
     mesh = [o for o in objects if o.get("kind") in MESH_KINDS]
     layers = [cni, mesh, cni + mesh] if mesh else [cni]
     tcp_only = [False, True, False][: len(layers)]  # the mesh layer alone is read for TCP only
-    texts = _run_all(resources, layers, tcp_only) if fast else [_run_nca(resources, policies, fast=False) for policies in layers]
+    if fast:
+        # An NCA version not tested with the fast path's replacements: NCA as shipped, still in parallel.
+        texts = _run_all(resources, layers, tcp_only, fast=nca.speedups())
+    else:
+        texts = [_run_nca(resources, policies, fast=False) for policies in layers]
     result: set[Flow] = set()
     result |= parse(texts[0], "cni", names)
     if mesh:

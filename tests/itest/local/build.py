@@ -24,7 +24,7 @@ What is built, and why at these versions:
 
 - Pulumi CLI ``github.com/pulumi/pulumi/pkg/v3`` v3.276.0, the newest version the Go module proxy
   serves (listed 2026-12-04: v3.274.0, v3.274.1, v3.275.0, v3.276.0; ``pkg/v3@v3.272.0``, the SDK
-  pin of requirements.txt, is refused). The CLI speaks the same engine protocol to the 3.272.0 SDK.
+  pin of requirements.txt then, is refused). The CLI speaks the same engine protocol to that SDK.
 - ``pulumi-resource-kubernetes`` from ``github.com/pulumi/pulumi-kubernetes/provider/v4``: the proxy
   refuses v4.34.2 (the SDK pin) and serves only the pseudo-version below, whose commit
   (f47bc2d6f199) is the one tagged ``v4.25.0`` in pulumi/pulumi-kubernetes: this is the v4.25.0
@@ -36,8 +36,8 @@ What is built, and why at these versions:
   ``pulumi/sdk/v3`` past what the provider's code generator compiles against).
 - The Python language host: the proxy refuses
   ``github.com/pulumi/pulumi/sdk/python/cmd/pulumi-language-python/v3``. Its program runner,
-  ``pulumi-language-python-exec``, ships in the ``sdk/v3`` module at the pinned 3.272.0 and is
-  copied from there; tests/itest/local/langhost.py serves the gRPC LanguageRuntime around it.
+  ``pulumi-language-python-exec``, ships in the ``sdk/v3`` module at the SDK pin of requirements.txt
+  (``PULUMI_SDK``, read from there) and is copied from there; tests/itest/local/langhost.py serves the gRPC LanguageRuntime around it.
 - kube-apiserver and kube-controller-manager at the stacks' Kubernetes minor (``k8s.io/kubernetes``).
 - etcd 3.6.16 (``go.etcd.io/etcd/server/v3``): Debian's etcd-server is 3.4.23, older than the
   3.4.31 whose watch-progress fixes kube-apiserver 1.35 needs.
@@ -59,6 +59,17 @@ from pathlib import Path
 
 #: Bump when a recipe below changes what it produces: the directory name changes with it.
 RECIPE = 2
+#: Where the Python packages are pinned; the SDK and Kubernetes provider versions below are read from it.
+REQUIREMENTS = Path(__file__).resolve().parents[3] / "requirements.txt"
+
+
+def pinned(name: str, requirements: Path = REQUIREMENTS) -> str:
+    """The version ``requirements`` pins ``name`` to (a ``name==version`` line); read here, never typed."""
+    for line in requirements.read_text().splitlines():
+        m = re.match(r"^\s*([A-Za-z0-9_.\-]+)\s*==\s*([^\s;#]+)", line)
+        if m and m[1].lower().replace("_", "-") == name:
+            return m[2]
+    raise LookupError(f"{requirements} pins no {name}==<version>")
 
 
 def cache_root() -> Path:
@@ -98,14 +109,15 @@ class Tool:
 
 K8S = "1.35.4"
 PULUMI = "3.276.0"
-PULUMI_SDK = "3.272.0"
+#: The Python SDK pin of requirements.txt: the language host's program runner comes from that SDK module.
+PULUMI_SDK = pinned("pulumi")
 PROVIDER = "v4.0.0-20260115033456-f47bc2d6f199"
 #: What that pseudo-version's commit is: ``git describe`` in pulumi/pulumi-kubernetes gives v4.25.0.
 PROVIDER_CODE = "4.25.0"
 #: The newest served ``sdk/v4`` not newer than the provider's own requirement (v4.24.0).
 PROVIDER_SDK = "v4.22.2"
 #: The pulumi-kubernetes version requirements.txt pins: the plugin version the SDK asks for.
-PROVIDER_AS = "4.34.2"
+PROVIDER_AS = pinned("pulumi-kubernetes")
 ETCD = "3.6.16"
 
 TOOLS: dict[str, Tool] = {

@@ -4,7 +4,7 @@ The Go module of ``pulumi-language-python`` is not served by the Go module proxy
 tests/itest/local/build.py), so this serves its gRPC service, ``pulumirpc.LanguageRuntime``, with the
 protobufs the pinned ``pulumi`` wheel ships (``pulumi.runtime.proto``), and runs the program the
 way the real host does: the project's virtualenv's python runs ``pulumi-language-python-exec``
-(from the SDK module at the pinned version) with the monitor and engine addresses, the stack's
+(from the SDK module at the pin of requirements.txt, ``build.PULUMI_SDK``) with the monitor and engine addresses, the stack's
 config in ``PULUMI_CONFIG`` and its secret keys in ``PULUMI_CONFIG_SECRET_KEYS``.
 
 What it leaves out: dependency installation (``make venv`` does that), program generation and
@@ -29,8 +29,10 @@ import grpc
 from google.protobuf import empty_pb2
 from pulumi.runtime.proto import language_pb2, language_pb2_grpc, plugin_pb2
 
-#: The SDK version requirements.txt pins; the host reports it as its own.
-VERSION = "3.272.0"
+from .build import PULUMI_SDK
+
+#: The SDK version requirements.txt pins (read there by build.py); the host reports it as its own.
+VERSION = PULUMI_SDK
 #: exit code with which pulumi-language-python-exec says it already showed the user the error.
 USER_ACTIONABLE_EXIT = 32
 
