@@ -22,7 +22,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.calico import FELIX_METRICS_PORT, TYPHA_METRICS_PORT
-from mesh_platform.kube import TOKEN, helm_release
+from mesh_platform.kube import ISTIO_NAMESPACE, TOKEN, helm_release
 from mesh_platform.settings import JAEGER_IMAGE, ChartsSettings
 
 PROMETHEUS_LABELS = {"app.kubernetes.io/name": "prometheus", "app.kubernetes.io/component": "server"}
@@ -91,7 +91,7 @@ def network_policies(args: ObservabilityArgs) -> list[dict]:
         "to": [_peer("kube-system", {"k8s-app": "kube-dns"})],
         "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
     }
-    istiod = {"to": [_peer("istio-system", {"app": "istiod"})], "ports": _tcp(ISTIOD_MONITORING_PORT)}
+    istiod = {"to": [_peer(ISTIO_NAMESPACE, {"app": "istiod"})], "ports": _tcp(ISTIOD_MONITORING_PORT)}
     specs = {
         "default-deny": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
         "prometheus": {
@@ -133,9 +133,6 @@ def network_policies(args: ObservabilityArgs) -> list[dict]:
         {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": n, "namespace": ns}, "spec": s}
         for n, s in specs.items()
     ]
-
-
-ISTIOD_NAMESPACE = "istio-system"
 
 
 def pod_scrape_namespaces(args: ObservabilityArgs) -> tuple[str, ...]:
@@ -198,7 +195,7 @@ def scrape_configs(args: ObservabilityArgs) -> list[dict]:
         {"job_name": "prometheus", "static_configs": [{"targets": [f"localhost:{PROMETHEUS_PORT}"]}]},
         annotated_pods,
         # istiod alone of istio-system (istio-cni's annotated pods there are not admitted).
-        pods_job("istiod", ISTIOD_NAMESPACE, "app", "istiod", ISTIOD_MONITORING_PORT),
+        pods_job("istiod", ISTIO_NAMESPACE, "app", "istiod", ISTIOD_MONITORING_PORT),
         pods_job("calico-felix", "calico-system", "k8s_app", "calico-node", FELIX_METRICS_PORT),
         pods_job("calico-typha", "calico-system", "k8s_app", "calico-typha", TYPHA_METRICS_PORT),
     ]
@@ -364,7 +361,7 @@ class Observability(pulumi.ComponentResource):
             f"{name}-tracing",
             api_version="telemetry.istio.io/v1",
             kind="Telemetry",
-            metadata={"name": "mesh-default", "namespace": "istio-system"},
+            metadata={"name": "mesh-default", "namespace": ISTIO_NAMESPACE},
             spec={"tracing": [{"providers": [{"name": TRACING_PROVIDER}], "randomSamplingPercentage": args.tracing_sampling}]},
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
         )

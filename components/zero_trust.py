@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
-from mesh_platform.kube import TOKEN, strict_mtls
+from mesh_platform.kube import ISTIO_NAMESPACE, TOKEN, strict_mtls
 from mesh_platform.settings import AppsSettings
 
 TRUST_DOMAIN = "cluster.local"
@@ -89,7 +89,7 @@ def network_policies(args: ZeroTrustArgs) -> list[dict]:
             {
                 "podSelector": {},
                 "policyTypes": ["Egress"],
-                "egress": [{"to": [_peer("istio-system", {"app": "istiod"})], "ports": _tcp(15012)}],
+                "egress": [{"to": [_peer(ISTIO_NAMESPACE, {"app": "istiod"})], "ports": _tcp(15012)}],
             },
         ),
     ]

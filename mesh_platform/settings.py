@@ -24,6 +24,8 @@ import pulumi
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
+from mesh_platform.kube import ISTIO_NAMESPACE
+
 PROJECT = "mesh-platform"
 
 # --- Pins: the one place where versions of deployed things are named --------------------------
@@ -595,7 +597,7 @@ class Settings(_Settings):
             raise ValueError("istio.ca 'cert-manager' needs certManager.enabled true")
         if self.observability.enabled and not self.node_cidrs and self.cluster.provider != "kind":
             raise ValueError("observability.nodeCidrs is required for this cluster (the nodes' addresses, for egress policy)")
-        if self.apps.namespace in ("kube-system", "istio-system", self.istio.gateway_namespace, "calico-system"):
+        if self.apps.namespace in ("kube-system", ISTIO_NAMESPACE, self.istio.gateway_namespace, "calico-system"):
             raise ValueError(f"apps.namespace {self.apps.namespace!r} is a platform namespace; pick another")
         if self.cert_manager.enabled and self.cert_manager.gateway_issuer == ACME_ISSUER:
             for i, host in enumerate(self.apps.hosts):
