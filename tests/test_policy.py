@@ -1,4 +1,4 @@
-"""NetworkPolicy builders (mesh_platform/policy.py): what each one builds.
+"""NetworkPolicy builders (mesh_platform/policy.py): what each one builds, and that components use them.
 
 Peers that are still an Output (the node CIDRs the kind probe reads) pass through ``egress_to``
 untouched: tests/test_observability.py holds that on the rendered dev stack. (An Output made here,
@@ -6,6 +6,9 @@ outside the mock engine, would leave the engine's later runs in this process wai
 """
 
 from __future__ import annotations
+
+import re
+from pathlib import Path
 
 import pytest
 
@@ -87,3 +90,15 @@ def test_a_policy_lists_exactly_the_directions_it_is_given() -> None:
     assert ingress_only == {"podSelector": {"matchLabels": {"app": "web"}}, "policyTypes": ["Ingress"], "ingress": [web]}
     with pytest.raises(ValueError, match="ingress or egress"):
         np.policy("nothing", "demo")
+
+
+def test_components_build_network_policies_only_with_these_builders() -> None:
+    root = Path(__file__).resolve().parents[1]
+    hand_built = re.compile(r'"(namespaceSelector|podSelector|ipBlock|policyTypes)"|kubernetes\.io/metadata\.name')
+    found = [
+        f"{p.name}:{n}"
+        for p in sorted((root / "components").glob("*.py"))
+        for n, line in enumerate(p.read_text().splitlines(), 1)
+        if hand_built.search(line)
+    ]
+    assert found == [], found
