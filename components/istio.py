@@ -17,10 +17,9 @@ from typing import Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
-from mesh_platform.kube import TOKEN, helm_release, strict_mtls
+from mesh_platform.kube import ISTIO_NAMESPACE, TOKEN, helm_release, strict_mtls
 from mesh_platform.settings import ChartsSettings
 
-SYSTEM_NAMESPACE = "istio-system"
 #: Release name of the gateway chart; it becomes the pods' ``app``/``istio`` labels.
 GATEWAY_RELEASE = "istio-ingress"
 GATEWAY_SELECTOR = {"istio": "ingress"}
@@ -62,11 +61,11 @@ def istiod_certificate(ca: ExternalCa) -> dict:
     the istiod volume is optional, so istiod would start without it.
     """
     return {
-        "metadata": {"name": "istiod", "namespace": SYSTEM_NAMESPACE, "annotations": {"pulumi.com/waitFor": "condition=Ready"}},
+        "metadata": {"name": "istiod", "namespace": ISTIO_NAMESPACE, "annotations": {"pulumi.com/waitFor": "condition=Ready"}},
         "spec": {
-            "commonName": f"istiod.{SYSTEM_NAMESPACE}.svc",
-            "dnsNames": [f"istiod.{SYSTEM_NAMESPACE}.svc"],
-            "uris": [f"spiffe://cluster.local/ns/{SYSTEM_NAMESPACE}/sa/istiod-service-account"],
+            "commonName": f"istiod.{ISTIO_NAMESPACE}.svc",
+            "dnsNames": [f"istiod.{ISTIO_NAMESPACE}.svc"],
+            "uris": [f"spiffe://cluster.local/ns/{ISTIO_NAMESPACE}/sa/istiod-service-account"],
             "secretName": ISTIOD_TLS_SECRET,
             "duration": "1h",
             "renewBefore": "30m",
@@ -82,13 +81,13 @@ def istio_csr_values(ca: ExternalCa) -> dict:
     return {
         "app": {
             "certmanager": {
-                "namespace": SYSTEM_NAMESPACE,
+                "namespace": ISTIO_NAMESPACE,
                 "issuer": {"name": ca.issuer, "kind": "ClusterIssuer", "group": "cert-manager.io"},
             },
             # Pin the root that workloads trust to the stack's CA, not to whatever signed istio-csr.
             # istiod's own certificate comes from the stack (istiod_certificate), awaited.
             "tls": {"rootCAFile": f"{mount}/ca.crt", "trustDomain": "cluster.local", "istiodCertificateEnable": False},
-            "istio": {"namespace": SYSTEM_NAMESPACE},
+            "istio": {"namespace": ISTIO_NAMESPACE},
         },
         "volumes": [{"name": "root-ca", "secret": {"secretName": ca.root_ca_secret}}],
         "volumeMounts": [{"name": "root-ca", "mountPath": mount, "readOnly": True}],
@@ -203,7 +202,7 @@ class Istio(pulumi.ComponentResource):
         system_ns = k8s.core.v1.Namespace(
             f"{name}-system-ns",
             metadata={
-                "name": SYSTEM_NAMESPACE,
+                "name": ISTIO_NAMESPACE,
                 # istio-cni's DaemonSet needs host access; istiod alone passes 'baseline'.
                 "labels": {"pod-security.kubernetes.io/enforce": "privileged" if args.cni else "baseline"},
             },
@@ -212,7 +211,7 @@ class Istio(pulumi.ComponentResource):
         base = release(
             "base",
             "istio-base",
-            SYSTEM_NAMESPACE,
+            ISTIO_NAMESPACE,
             # The chart flips the webhook's failurePolicy after install; pin it to avoid drift (istio#44285).
             {"defaultRevision": "default", "base": {"validationFailurePolicy": "Fail"}},
             [system_ns],
@@ -240,9 +239,9 @@ class Istio(pulumi.ComponentResource):
             )
             istiod_deps += [istio_csr, istiod_cert]
         if args.cni:
-            cni = release("cni", "istio-cni", SYSTEM_NAMESPACE, {}, [base])
+            cni = release("cni", "istio-cni", ISTIO_NAMESPACE, {}, [base])
             istiod_deps.append(cni)
-        self.istiod = release("istiod", "istiod", SYSTEM_NAMESPACE, istiod_values(args), istiod_deps)
+        self.istiod = release("istiod", "istiod", ISTIO_NAMESPACE, istiod_values(args), istiod_deps)
         self.gateway_ns = gateway_ns = k8s.core.v1.Namespace(
             f"{name}-gateway-ns",
             metadata={
@@ -267,5 +266,5 @@ class Istio(pulumi.ComponentResource):
         # Gateway pods use `image: auto` and are filled in by the injector: istiod must be up.
         self.gateway = release("gateway", GATEWAY_RELEASE, args.gateway_namespace, gateway_values, [self.istiod, gateway_ns])
         # Mesh-wide STRICT mTLS: plaintext between workloads is refused everywhere.
-        strict_mtls(f"{name}-mtls-strict", SYSTEM_NAMESPACE, pulumi.ResourceOptions(parent=self, depends_on=[self.istiod]))
+        strict_mtls(f"{name}-mtls-strict", ISTIO_NAMESPACE, pulumi.ResourceOptions(parent=self, depends_on=[self.istiod]))
         self.register_outputs({"istiod": self.istiod.status, "gateway": self.gateway.status})

@@ -22,7 +22,20 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.calico import FELIX_METRICS_PORT, TYPHA_METRICS_PORT
-from mesh_platform.kube import TOKEN, helm_release
+from components.istio import ISTIOD_SELECTOR
+from mesh_platform.kube import ISTIO_NAMESPACE, TOKEN, helm_release
+from mesh_platform.policy import (
+    default_deny,
+    dns_egress,
+    egress_to,
+    ingress_from,
+    ip_blocks,
+    namespace_peer,
+    peer,
+    pod_peer,
+    policy,
+    tcp,
+)
 from mesh_platform.settings import JAEGER_IMAGE, ChartsSettings
 
 PROMETHEUS_LABELS = {"app.kubernetes.io/name": "prometheus", "app.kubernetes.io/component": "server"}
@@ -35,7 +48,6 @@ JAEGER_UI_PORT = 16686
 PROMETHEUS_PORT = 9090
 ISTIOD_MONITORING_PORT = 15014
 API_PORTS = (443, 6443)
-NS_LABEL = "kubernetes.io/metadata.name"
 #: Name of the extension provider istiod registers for spans (components/istio.py).
 TRACING_PROVIDER = "otel-tracing"
 
@@ -62,22 +74,10 @@ class ObservabilityArgs:
     """Where the charts come from (``charts`` in the stack: a mirror, or one repository per chart)."""
 
 
-def _peer(namespace: str, labels: dict[str, str]) -> dict:
-    return {"namespaceSelector": {"matchLabels": {NS_LABEL: namespace}}, "podSelector": {"matchLabels": labels}}
-
-
-def _ns(namespace: str) -> dict:
-    return {"namespaceSelector": {"matchLabels": {NS_LABEL: namespace}}}
-
-
-def _tcp(*ports: int) -> list[dict]:
-    return [{"protocol": "TCP", "port": p} for p in ports]
-
-
 def _node_peers(cidrs: Sequence[str]) -> list[dict]:
     if not cidrs:  # a rule without peers would admit every destination
         raise ValueError("observability needs at least one node CIDR")
-    return [{"ipBlock": {"cidr": c}} for c in cidrs]
+    return ip_blocks(cidrs)
 
 
 def network_policies(args: ObservabilityArgs) -> list[dict]:
@@ -87,55 +87,46 @@ def network_policies(args: ObservabilityArgs) -> list[dict]:
         if isinstance(args.node_cidrs, pulumi.Output)
         else _node_peers(args.node_cidrs)
     )
-    dns = {
-        "to": [_peer("kube-system", {"k8s-app": "kube-dns"})],
-        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
-    }
-    istiod = {"to": [_peer("istio-system", {"app": "istiod"})], "ports": _tcp(ISTIOD_MONITORING_PORT)}
-    specs = {
-        "default-deny": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
-        "prometheus": {
-            "podSelector": {"matchLabels": PROMETHEUS_LABELS},
-            "policyTypes": ["Ingress", "Egress"],
-            "ingress": [{"from": [{"podSelector": {"matchLabels": KIALI_LABELS}}], "ports": _tcp(PROMETHEUS_PORT)}],
-            "egress": [
-                dns,
-                istiod,
-                {
-                    "to": [_ns(n) for n in (*args.workload_namespaces, args.gateway_namespace)],
-                    "ports": _tcp(*SIDECAR_METRICS_PORTS),
-                },
-                # Felix and Typha run on the host network; the API server too (service discovery).
-                {"to": nodes, "ports": _tcp(FELIX_METRICS_PORT, TYPHA_METRICS_PORT, *API_PORTS)},
-            ],
-        },
-        "kiali": {
-            "podSelector": {"matchLabels": KIALI_LABELS},
-            "policyTypes": ["Ingress", "Egress"],
-            "egress": [
-                dns,
-                istiod,
-                {"to": [{"podSelector": {"matchLabels": PROMETHEUS_LABELS}}], "ports": _tcp(PROMETHEUS_PORT)},
-                {"to": [{"podSelector": {"matchLabels": JAEGER_LABELS}}], "ports": _tcp(JAEGER_UI_PORT)},
-                {"to": nodes, "ports": _tcp(*API_PORTS)},
-            ],
-        },
-        "jaeger": {
-            "podSelector": {"matchLabels": JAEGER_LABELS},
-            "policyTypes": ["Ingress"],
-            "ingress": [
-                {"from": [_ns(n) for n in (*args.workload_namespaces, args.gateway_namespace)], "ports": _tcp(OTLP_GRPC_PORT)},
-                {"from": [{"podSelector": {"matchLabels": KIALI_LABELS}}], "ports": _tcp(JAEGER_UI_PORT)},
-            ],
-        },
-    }
+    istiod = egress_to([peer(ISTIO_NAMESPACE, ISTIOD_SELECTOR)], tcp(ISTIOD_MONITORING_PORT))
+    sidecars = [namespace_peer(n) for n in (*args.workload_namespaces, args.gateway_namespace)]
     return [
-        {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": n, "namespace": ns}, "spec": s}
-        for n, s in specs.items()
+        default_deny(ns),
+        policy(
+            "prometheus",
+            ns,
+            pods=PROMETHEUS_LABELS,
+            ingress=[ingress_from([pod_peer(KIALI_LABELS)], tcp(PROMETHEUS_PORT))],
+            egress=[
+                dns_egress(),
+                istiod,
+                egress_to(sidecars, tcp(*SIDECAR_METRICS_PORTS)),
+                # Felix and Typha run on the host network; the API server too (service discovery).
+                egress_to(nodes, tcp(FELIX_METRICS_PORT, TYPHA_METRICS_PORT, *API_PORTS)),
+            ],
+        ),
+        policy(
+            "kiali",
+            ns,
+            pods=KIALI_LABELS,
+            ingress=(),  # nothing in: the UI is reached with kubectl port-forward
+            egress=[
+                dns_egress(),
+                istiod,
+                egress_to([pod_peer(PROMETHEUS_LABELS)], tcp(PROMETHEUS_PORT)),
+                egress_to([pod_peer(JAEGER_LABELS)], tcp(JAEGER_UI_PORT)),
+                egress_to(nodes, tcp(*API_PORTS)),
+            ],
+        ),
+        policy(
+            "jaeger",
+            ns,
+            pods=JAEGER_LABELS,
+            ingress=[
+                ingress_from(sidecars, tcp(OTLP_GRPC_PORT)),
+                ingress_from([pod_peer(KIALI_LABELS)], tcp(JAEGER_UI_PORT)),
+            ],
+        ),
     ]
-
-
-ISTIOD_NAMESPACE = "istio-system"
 
 
 def pod_scrape_namespaces(args: ObservabilityArgs) -> tuple[str, ...]:
@@ -198,7 +189,7 @@ def scrape_configs(args: ObservabilityArgs) -> list[dict]:
         {"job_name": "prometheus", "static_configs": [{"targets": [f"localhost:{PROMETHEUS_PORT}"]}]},
         annotated_pods,
         # istiod alone of istio-system (istio-cni's annotated pods there are not admitted).
-        pods_job("istiod", ISTIOD_NAMESPACE, "app", "istiod", ISTIOD_MONITORING_PORT),
+        pods_job("istiod", ISTIO_NAMESPACE, "app", "istiod", ISTIOD_MONITORING_PORT),
         pods_job("calico-felix", "calico-system", "k8s_app", "calico-node", FELIX_METRICS_PORT),
         pods_job("calico-typha", "calico-system", "k8s_app", "calico-typha", TYPHA_METRICS_PORT),
     ]
@@ -364,7 +355,7 @@ class Observability(pulumi.ComponentResource):
             f"{name}-tracing",
             api_version="telemetry.istio.io/v1",
             kind="Telemetry",
-            metadata={"name": "mesh-default", "namespace": "istio-system"},
+            metadata={"name": "mesh-default", "namespace": ISTIO_NAMESPACE},
             spec={"tracing": [{"providers": [{"name": TRACING_PROVIDER}], "randomSamplingPercentage": args.tracing_sampling}]},
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
         )

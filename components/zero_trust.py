@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_kubernetes as k8s
 
-from mesh_platform.kube import TOKEN, strict_mtls
+from components.istio import ISTIOD_SELECTOR
+from mesh_platform.kube import ISTIO_NAMESPACE, TOKEN, strict_mtls
+from mesh_platform.policy import default_deny, dns_egress, egress_to, ingress_from, peer, pod_peer, policy, tcp
 from mesh_platform.settings import AppsSettings
 
 TRUST_DOMAIN = "cluster.local"
-NS_LABEL = "kubernetes.io/metadata.name"
 
 
 @dataclass(frozen=True)
@@ -55,123 +56,52 @@ def principal(namespace: str, service_account: str) -> str:
     return f"{TRUST_DOMAIN}/ns/{namespace}/sa/{service_account}"
 
 
-def _peer(namespace: str, labels: dict[str, str]) -> dict:
-    # namespaceSelector and podSelector in ONE peer are ANDed: those pods in that namespace.
-    return {"namespaceSelector": {"matchLabels": {NS_LABEL: namespace}}, "podSelector": {"matchLabels": labels}}
-
-
-def _tcp(*ports: int) -> list[dict]:
-    return [{"protocol": "TCP", "port": p} for p in ports]
-
-
 def network_policies(args: ZeroTrustArgs) -> list[dict]:
-    """Every NetworkPolicy of the workload namespace, as (name, spec) manifests."""
+    """Every NetworkPolicy of the workload namespace, as manifests."""
     ns = args.apps.namespace
-    policies: list[tuple[str, dict]] = [
+    policies = [
         # Default deny, written correctly: every pod, both directions, no rules at all.
-        ("default-deny", {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}),
-        (
-            "allow-dns",
-            {
-                "podSelector": {},
-                "policyTypes": ["Egress"],
-                "egress": [
-                    {
-                        "to": [_peer("kube-system", {"k8s-app": "kube-dns"})],
-                        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
-                    }
-                ],
-            },
-        ),
-        (
-            # Sidecars fetch config and certificates from istiod (xDS + CA on 15012), or never get ready.
-            "allow-istiod",
-            {
-                "podSelector": {},
-                "policyTypes": ["Egress"],
-                "egress": [{"to": [_peer("istio-system", {"app": "istiod"})], "ports": _tcp(15012)}],
-            },
-        ),
+        default_deny(ns),
+        policy("allow-dns", ns, egress=[dns_egress()]),
+        # Sidecars fetch config and certificates from istiod (xDS + CA on 15012), or never get ready.
+        policy("allow-istiod", ns, egress=[egress_to([peer(ISTIO_NAMESPACE, ISTIOD_SELECTOR)], tcp(15012))]),
     ]
     for svc in args.apps.services:
         if svc.expose:
+            gateway = peer(args.gateway_namespace, args.gateway_labels)
             policies.append(
-                (
-                    f"{svc.name}-from-gateway",
-                    {
-                        "podSelector": {"matchLabels": {"app": svc.name}},
-                        "policyTypes": ["Ingress"],
-                        "ingress": [{"from": [_peer(args.gateway_namespace, args.gateway_labels)], "ports": _tcp(svc.port)}],
-                    },
-                )
+                policy(f"{svc.name}-from-gateway", ns, pods={"app": svc.name}, ingress=[ingress_from([gateway], tcp(svc.port))])
             )
     for caller, svc in args.apps.calls():
         policies.append(
-            (
+            policy(
                 f"{svc.name}-from-{caller}",
-                {
-                    "podSelector": {"matchLabels": {"app": svc.name}},
-                    "policyTypes": ["Ingress"],
-                    "ingress": [{"from": [{"podSelector": {"matchLabels": {"app": caller}}}], "ports": _tcp(svc.port)}],
-                },
+                ns,
+                pods={"app": svc.name},
+                ingress=[ingress_from([pod_peer({"app": caller})], tcp(svc.port))],
             )
         )
         policies.append(
-            (
+            policy(
                 f"{caller}-to-{svc.name}",
-                {
-                    "podSelector": {"matchLabels": {"app": caller}},
-                    "policyTypes": ["Egress"],
-                    "egress": [{"to": [{"podSelector": {"matchLabels": {"app": svc.name}}}], "ports": _tcp(svc.port)}],
-                },
+                ns,
+                pods={"app": caller},
+                egress=[egress_to([pod_peer({"app": svc.name})], tcp(svc.port))],
             )
         )
     if args.scraper:
         # Sidecar metrics (15020, merged) are served by the proxy outside Envoy's
         # inbound chain, so only this L4 rule is needed; no AuthorizationPolicy opens them.
-        policies.append(
-            (
-                "allow-metrics-scrape",
-                {
-                    "podSelector": {},
-                    "policyTypes": ["Ingress"],
-                    "ingress": [
-                        {"from": [_peer(args.scraper.namespace, args.scraper.pod_labels)], "ports": _tcp(*args.scraper.ports)}
-                    ],
-                },
-            )
-        )
+        scraper = peer(args.scraper.namespace, args.scraper.pod_labels)
+        policies.append(policy("allow-metrics-scrape", ns, ingress=[ingress_from([scraper], tcp(*args.scraper.ports))]))
     if args.mesh_ca:
         # Without it no sidecar gets a certificate, so none becomes ready.
-        policies.append(
-            (
-                "allow-mesh-ca",
-                {
-                    "podSelector": {},
-                    "policyTypes": ["Egress"],
-                    "egress": [
-                        {"to": [_peer(args.mesh_ca.namespace, args.mesh_ca.pod_labels)], "ports": _tcp(*args.mesh_ca.ports)}
-                    ],
-                },
-            )
-        )
+        mesh_ca = peer(args.mesh_ca.namespace, args.mesh_ca.pod_labels)
+        policies.append(policy("allow-mesh-ca", ns, egress=[egress_to([mesh_ca], tcp(*args.mesh_ca.ports))]))
     if args.tracing:
-        policies.append(
-            (
-                "allow-tracing",
-                {
-                    "podSelector": {},
-                    "policyTypes": ["Egress"],
-                    "egress": [
-                        {"to": [_peer(args.tracing.namespace, args.tracing.pod_labels)], "ports": _tcp(*args.tracing.ports)}
-                    ],
-                },
-            )
-        )
-    return [
-        {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": n, "namespace": ns}, "spec": spec}
-        for n, spec in policies
-    ]
+        tracing = peer(args.tracing.namespace, args.tracing.pod_labels)
+        policies.append(policy("allow-tracing", ns, egress=[egress_to([tracing], tcp(*args.tracing.ports))]))
+    return policies
 
 
 def authorization_policies(args: ZeroTrustArgs) -> list[dict]:

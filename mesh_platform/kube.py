@@ -12,6 +12,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 TOKEN = "mesh-platform:index"
+#: Istio's root namespace: istiod and its charts live there, and mesh-wide config (STRICT mTLS,
+#: the Telemetry object) placed there applies to every namespace.
+ISTIO_NAMESPACE = "istio-system"
 
 
 class Cluster(Protocol):

@@ -18,11 +18,13 @@ import ipaddress
 import json
 import re
 from collections.abc import Iterable, Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 import pulumi
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
+
+from mesh_platform.kube import ISTIO_NAMESPACE
 
 PROJECT = "mesh-platform"
 
@@ -93,19 +95,29 @@ EKS_VERSIONS: dict[str, tuple[str, str]] = {
     "1.35": ("2027-03-27", "2028-03-27"),
 }
 
-#: Chart name → the Helm repository it comes from when ``charts`` names no mirror for it. These are
-#: every chart the stack installs (``charts.repos`` accepts exactly these names).
-UPSTREAM_CHART_REPOS: dict[str, str] = {
-    "tigera-operator": CALICO_REPO,
-    "base": ISTIO_REPO,
-    "cni": ISTIO_REPO,
-    "istiod": ISTIO_REPO,
-    "gateway": ISTIO_REPO,
-    "cert-manager": JETSTACK_REPO,
-    "cert-manager-istio-csr": JETSTACK_REPO,
-    "prometheus": PROMETHEUS_REPO,
-    "kiali-server": KIALI_REPO,
+
+class Chart(NamedTuple):
+    version: str
+    """The pin: what a stack installs unless it names another version."""
+    repo: str
+    """The Helm repository it comes from when ``charts`` names no mirror for it."""
+
+
+#: Every chart the stack installs, by name: the one list of them. ``charts.repos`` accepts exactly
+#: these names; the local control plane's stand-ins and the recorded chart values follow it.
+CHARTS: dict[str, Chart] = {
+    "tigera-operator": Chart(CALICO_CHART_VERSION, CALICO_REPO),
+    "base": Chart(ISTIO_VERSION, ISTIO_REPO),
+    "cni": Chart(ISTIO_VERSION, ISTIO_REPO),
+    "istiod": Chart(ISTIO_VERSION, ISTIO_REPO),
+    "gateway": Chart(ISTIO_VERSION, ISTIO_REPO),
+    "cert-manager": Chart(CERT_MANAGER_VERSION, JETSTACK_REPO),
+    "cert-manager-istio-csr": Chart(ISTIO_CSR_VERSION, JETSTACK_REPO),
+    "prometheus": Chart(PROMETHEUS_CHART_VERSION, PROMETHEUS_REPO),
+    "kiali-server": Chart(KIALI_CHART_VERSION, KIALI_REPO),
 }
+#: Chart name → the Helm repository it comes from when ``charts`` names no mirror for it.
+UPSTREAM_CHART_REPOS: dict[str, str] = {name: chart.repo for name, chart in CHARTS.items()}
 
 #: The stack's grouped config keys (``mesh-platform:<key>``); anything else is rejected.
 KNOWN_KEYS = ("cluster", "calico", "istio", "certManager", "apps", "observability", "charts")
@@ -218,9 +230,8 @@ Email = Annotated[str, AfterValidator(_email)]
 PathPrefix = Annotated[str, AfterValidator(_path_prefix)]
 HttpsUrl = Annotated[str, AfterValidator(_https_url)]
 ChartRepo = Annotated[str, AfterValidator(_chart_repo)]
-ChartName = Literal[
-    "tigera-operator", "base", "cni", "istiod", "gateway", "cert-manager", "cert-manager-istio-csr", "prometheus", "kiali-server"
-]
+#: A name from ``CHARTS`` (pydantic lists them when a stack names another).
+ChartName = Literal[tuple(CHARTS)]  # type: ignore[valid-type]
 Port = Annotated[int, Field(ge=1, le=65535)]
 NodePort = Annotated[int, Field(ge=30000, le=32767)]
 
@@ -595,7 +606,7 @@ class Settings(_Settings):
             raise ValueError("istio.ca 'cert-manager' needs certManager.enabled true")
         if self.observability.enabled and not self.node_cidrs and self.cluster.provider != "kind":
             raise ValueError("observability.nodeCidrs is required for this cluster (the nodes' addresses, for egress policy)")
-        if self.apps.namespace in ("kube-system", "istio-system", self.istio.gateway_namespace, "calico-system"):
+        if self.apps.namespace in ("kube-system", ISTIO_NAMESPACE, self.istio.gateway_namespace, "calico-system"):
             raise ValueError(f"apps.namespace {self.apps.namespace!r} is a platform namespace; pick another")
         if self.cert_manager.enabled and self.cert_manager.gateway_issuer == ACME_ISSUER:
             for i, host in enumerate(self.apps.hosts):

@@ -20,17 +20,7 @@ from mesh_platform import settings
 
 RECORD = Path(__file__).parent / "data" / "chart_values.yaml"
 #: The pin each chart's record must match.
-PINS = {
-    "base": settings.ISTIO_VERSION,
-    "istiod": settings.ISTIO_VERSION,
-    "gateway": settings.ISTIO_VERSION,
-    "cni": settings.ISTIO_VERSION,
-    "tigera-operator": settings.CALICO_CHART_VERSION,
-    "cert-manager": settings.CERT_MANAGER_VERSION,
-    "cert-manager-istio-csr": settings.ISTIO_CSR_VERSION,
-    "prometheus": settings.PROMETHEUS_CHART_VERSION,
-    "kiali-server": settings.KIALI_CHART_VERSION,
-}
+PINS = {chart: pinned.version for chart, pinned in settings.CHARTS.items()}
 
 
 @cache

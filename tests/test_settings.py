@@ -305,6 +305,12 @@ def test_chart_names_are_the_charts_the_stack_installs(run) -> None:
     assert {r.inputs["repositoryOpts"]["repo"] for r in releases} == {"http://127.0.0.1:8879"}
 
 
+def test_every_chart_is_installed_at_the_pin_the_chart_list_names(run) -> None:
+    rec = run(istio={"cni": True, "ca": "cert-manager"}, observability={"enabled": True})
+    releases = rec.by_type("kubernetes:helm.sh/v3:Release")
+    assert {r.inputs["chart"]: r.inputs["version"] for r in releases} == {c: p.version for c, p in settings.CHARTS.items()}
+
+
 @pytest.mark.parametrize(
     ("charts", "message"),
     [

@@ -41,17 +41,8 @@ ROOT = Path(__file__).resolve().parents[3]
 #: What each real chart renders at its pin, with sources.
 FACTS = ROOT / "tests" / "data" / "upstream_charts.yaml"
 STAND_IN = {"mesh-platform.dev/stand-in": "true"}
-VERSIONS = {
-    "tigera-operator": settings.CALICO_CHART_VERSION,
-    "base": settings.ISTIO_VERSION,
-    "cni": settings.ISTIO_VERSION,
-    "istiod": settings.ISTIO_VERSION,
-    "gateway": settings.ISTIO_VERSION,
-    "cert-manager": settings.CERT_MANAGER_VERSION,
-    "cert-manager-istio-csr": settings.ISTIO_CSR_VERSION,
-    "prometheus": settings.PROMETHEUS_CHART_VERSION,
-    "kiali-server": settings.KIALI_CHART_VERSION,
-}
+#: chart → the version its stand-in is packaged at: the stack's pins (``settings.CHARTS``).
+VERSIONS = {chart: pinned.version for chart, pinned in settings.CHARTS.items()}
 #: chart → (component directory prefix in the CRD directory, the files of a component directory
 #: that hold its CRDs). The same CRDs the real chart installs: tigera-operator's ``crds/``, Istio
 #: base's ``files/crd-all.gen.yaml``, cert-manager's ``templates/crd-*`` (``crds.enabled``).
