@@ -23,7 +23,8 @@ import pulumi_kubernetes as k8s
 
 from components.calico import FELIX_METRICS_PORT, TYPHA_METRICS_PORT
 from mesh_platform.kube import TOKEN, helm_release
-from mesh_platform.settings import JAEGER_IMAGE, ChartsSettings
+from mesh_platform.settings import ChartsSettings
+from mesh_platform.versions import JAEGER_IMAGE
 
 PROMETHEUS_LABELS = {"app.kubernetes.io/name": "prometheus", "app.kubernetes.io/component": "server"}
 KIALI_LABELS = {"app.kubernetes.io/name": "kiali"}

@@ -16,20 +16,20 @@ import pytest
 import yaml
 from combinations import OFFERED, render
 
-from mesh_platform import settings
+from mesh_platform import versions
 
 RECORD = Path(__file__).parent / "data" / "chart_values.yaml"
 #: The pin each chart's record must match.
 PINS = {
-    "base": settings.ISTIO_VERSION,
-    "istiod": settings.ISTIO_VERSION,
-    "gateway": settings.ISTIO_VERSION,
-    "cni": settings.ISTIO_VERSION,
-    "tigera-operator": settings.CALICO_CHART_VERSION,
-    "cert-manager": settings.CERT_MANAGER_VERSION,
-    "cert-manager-istio-csr": settings.ISTIO_CSR_VERSION,
-    "prometheus": settings.PROMETHEUS_CHART_VERSION,
-    "kiali-server": settings.KIALI_CHART_VERSION,
+    "base": versions.ISTIO_VERSION,
+    "istiod": versions.ISTIO_VERSION,
+    "gateway": versions.ISTIO_VERSION,
+    "cni": versions.ISTIO_VERSION,
+    "tigera-operator": versions.CALICO_CHART_VERSION,
+    "cert-manager": versions.CERT_MANAGER_VERSION,
+    "cert-manager-istio-csr": versions.ISTIO_CSR_VERSION,
+    "prometheus": versions.PROMETHEUS_CHART_VERSION,
+    "kiali-server": versions.KIALI_CHART_VERSION,
 }
 
 

@@ -5,15 +5,16 @@ from __future__ import annotations
 import pulumi
 import pytest
 
-from mesh_platform import settings
-from mesh_platform.settings import ISTIO_REPO, UPSTREAM_CHART_REPOS, ChartName, parse
+from mesh_platform import settings, versions
+from mesh_platform.settings import ChartName, parse
+from mesh_platform.versions import ISTIO_REPO, UPSTREAM_CHART_REPOS
 
 
 def test_defaults_are_pinned() -> None:
     s = parse({}, "dev")
     assert s.cluster.provider == "kind"
     assert s.cluster.pod_subnet == "10.244.0.0/16" and s.cluster.service_subnet == "10.96.0.0/16"
-    assert s.cluster.kind.node_image == settings.KIND_NODE_IMAGE and "@sha256:" in s.cluster.kind.node_image
+    assert s.cluster.kind.node_image == versions.KIND_NODE_IMAGE and "@sha256:" in s.cluster.kind.node_image
     assert s.calico.version == "v3.31.7" and s.istio.version == "1.30.5"
     assert s.cluster.kubernetes_version == "1.35" and s.cluster.kind.node_image.startswith("kindest/node:v1.35.8@sha256:")
     assert s.cert_manager.version == "v1.21.1" and s.cert_manager.istio_csr_version == "v0.17.0"
@@ -214,7 +215,7 @@ def test_every_row_inside_the_matrix_is_accepted() -> None:
     for minor in ("1.33", "1.34", "1.35"):
         assert parse({"cluster": {**EKS, "kubernetesVersion": minor}}, "prod").cluster.kubernetes_version == minor
         kind = parse({"cluster": {"kubernetesVersion": minor}} if minor != "1.33" else {}, "dev")
-        assert kind.cluster.kind.node_image in settings.KIND_NODE_IMAGES[settings.KIND_VERSION].values()
+        assert kind.cluster.kind.node_image in versions.KIND_NODE_IMAGES[versions.KIND_VERSION].values()
     assert parse({"istio": {"ca": "cert-manager"}, "observability": {"enabled": True}}, "dev").istio.ca == "cert-manager"
 
 
@@ -222,32 +223,32 @@ def test_the_default_kubernetes_is_the_newest_every_component_supports() -> None
     newest = min(
         (
             row[1]
-            for (component, line), row in settings.KUBERNETES_SUPPORT.items()
+            for (component, line), row in versions.KUBERNETES_SUPPORT.items()
             if (component, line) in {("istio", "1.30"), ("calico", "3.31"), ("certManager", "1.21")}
         ),
         key=lambda m: tuple(map(int, m.split("."))),
     )
-    assert newest == settings.KUBERNETES_VERSION
-    assert settings.KUBERNETES_VERSION in settings.EKS_VERSIONS
-    assert settings.KIND_NODE_IMAGES[settings.KIND_VERSION][settings.KUBERNETES_VERSION] == settings.KIND_NODE_IMAGE
+    assert newest == versions.KUBERNETES_VERSION
+    assert versions.KUBERNETES_VERSION in versions.EKS_VERSIONS
+    assert versions.KIND_NODE_IMAGES[versions.KIND_VERSION][versions.KUBERNETES_VERSION] == versions.KIND_NODE_IMAGE
 
 
 def test_every_pin_falls_in_a_row_of_the_matrix() -> None:
     # A bumped pin without its row (and source) fails here, not on a cluster.
     assert parse({}, "dev") is not None
     for component, pin in (
-        ("istio", settings.ISTIO_VERSION),
-        ("calico", settings.CALICO_CHART_VERSION),
-        ("certManager", settings.CERT_MANAGER_VERSION),
+        ("istio", versions.ISTIO_VERSION),
+        ("calico", versions.CALICO_CHART_VERSION),
+        ("certManager", versions.CERT_MANAGER_VERSION),
     ):
-        assert (component, settings._minor(pin)) in settings.KUBERNETES_SUPPORT, component
-    assert settings.ISTIO_CSR_FOR_ISTIO[settings._minor(settings.ISTIO_VERSION)] == settings._minor(settings.ISTIO_CSR_VERSION)
-    low, high = settings.KIALI_FOR_ISTIO[settings._minor(settings.ISTIO_VERSION)]
-    assert settings._in(settings._minor(settings.KIALI_CHART_VERSION), low, high)
+        assert (component, versions.minor(pin)) in versions.KUBERNETES_SUPPORT, component
+    assert versions.ISTIO_CSR_FOR_ISTIO[versions.minor(versions.ISTIO_VERSION)] == versions.minor(versions.ISTIO_CSR_VERSION)
+    low, high = versions.KIALI_FOR_ISTIO[versions.minor(versions.ISTIO_VERSION)]
+    assert versions.within(versions.minor(versions.KIALI_CHART_VERSION), low, high)
 
 
 def test_stack_images_are_pinned_by_digest() -> None:
-    for image in (settings.ECHO_IMAGE, settings.CURL_IMAGE, settings.JAEGER_IMAGE, settings.KIND_NODE_IMAGE):
+    for image in (versions.ECHO_IMAGE, versions.CURL_IMAGE, versions.JAEGER_IMAGE, versions.KIND_NODE_IMAGE):
         assert "@sha256:" in image and len(image.rsplit(":", 1)[1]) == 64, image
 
 

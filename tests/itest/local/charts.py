@@ -35,22 +35,22 @@ from pathlib import Path
 
 import yaml
 
-from mesh_platform import settings
+from mesh_platform import versions
 
 ROOT = Path(__file__).resolve().parents[3]
 #: What each real chart renders at its pin, with sources.
 FACTS = ROOT / "tests" / "data" / "upstream_charts.yaml"
 STAND_IN = {"mesh-platform.dev/stand-in": "true"}
 VERSIONS = {
-    "tigera-operator": settings.CALICO_CHART_VERSION,
-    "base": settings.ISTIO_VERSION,
-    "cni": settings.ISTIO_VERSION,
-    "istiod": settings.ISTIO_VERSION,
-    "gateway": settings.ISTIO_VERSION,
-    "cert-manager": settings.CERT_MANAGER_VERSION,
-    "cert-manager-istio-csr": settings.ISTIO_CSR_VERSION,
-    "prometheus": settings.PROMETHEUS_CHART_VERSION,
-    "kiali-server": settings.KIALI_CHART_VERSION,
+    "tigera-operator": versions.CALICO_CHART_VERSION,
+    "base": versions.ISTIO_VERSION,
+    "cni": versions.ISTIO_VERSION,
+    "istiod": versions.ISTIO_VERSION,
+    "gateway": versions.ISTIO_VERSION,
+    "cert-manager": versions.CERT_MANAGER_VERSION,
+    "cert-manager-istio-csr": versions.ISTIO_CSR_VERSION,
+    "prometheus": versions.PROMETHEUS_CHART_VERSION,
+    "kiali-server": versions.KIALI_CHART_VERSION,
 }
 #: chart → (component directory prefix in the CRD directory, the files of a component directory
 #: that hold its CRDs). The same CRDs the real chart installs: tigera-operator's ``crds/``, Istio
@@ -262,7 +262,7 @@ def fetch_crds(out: Path, helm: str, mirror: str | None = None) -> list[Path]:
     written = []
     for chart, (verb, name) in _FETCH.items():
         component = CRD_COMPONENTS[chart][0]
-        repo = mirror or settings.UPSTREAM_CHART_REPOS[chart]
+        repo = mirror or versions.UPSTREAM_CHART_REPOS[chart]
         done = subprocess.run([helm, *verb, "--repo", repo, "--version", VERSIONS[chart]], capture_output=True, text=True)
         if done.returncode != 0:
             raise CrdsMissingError(
