@@ -13,8 +13,9 @@ which this program applies and `offline.verify`'s order rule checks on the graph
 cert-manager runs beside Istio, off the critical path, unless istio.ca is cert-manager: then istiod
 must wait for the CA issuer and istio-csr.
 
-Settings are read and validated first (mesh_platform/settings.py): a bad stack value stops the program
-with one clean message before any resource is registered.
+Settings are read and validated first (mesh_platform/loader.py, against the schema in
+mesh_platform/settings.py): a bad stack value stops the program with one clean message, every
+problem in it, before any resource is registered.
 """
 
 import pulumi
@@ -37,7 +38,7 @@ from components.observability import Observability, ObservabilityArgs
 from components.sample_apps import SampleApps, SampleAppsArgs, curl_commands
 from components.zero_trust import Endpoint, ZeroTrust, ZeroTrustArgs
 from mesh_platform import edges
-from mesh_platform.settings import load
+from mesh_platform.loader import load
 
 s = load()  # the stack's validated settings; nothing is registered if they are wrong
 #: What other components wait for, by the keys of mesh_platform/edges.py.

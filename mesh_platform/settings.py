@@ -1,27 +1,28 @@
-"""Typed, frozen settings for one stack, validated before any resource is registered.
+"""The schema of a stack's settings: every key, its type, its default, its rules.
 
-Every stack value lives under one of the grouped keys in ``KNOWN_KEYS`` (``mesh-platform:cluster``,
-``mesh-platform:calico`` ...). ``load()`` reads them, fills in the defaults below and validates the
-whole tree with pydantic (``extra="forbid"``, so an unknown or misspelt key is an error, not a
-silently ignored value). Every problem found is reported at once, each line naming the key, the
-bad value and what is allowed, raised as ``pulumi.RunError`` so ``pulumi up`` prints one clean
-message instead of a traceback.
+Every stack value lives under one of the grouped keys of ``Settings`` (``mesh-platform:cluster``,
+``mesh-platform:calico`` ...); ``mesh_platform/loader.py`` reads them and validates the whole tree
+against these models. Every rule is written once, in one of two places:
 
-The versions the defaults name, and the compatibility matrix the stack is checked against, are in
+- a rule about one value is its field's type (``Cidr``, ``DnsLabel``, ``Port`` ...), checked by
+  pydantic, which reports every field that breaks its type in one pass;
+- a rule over several values is a ``@rule`` method on the model that holds them all, naming the
+  keys it reads; the loader runs each one whose keys are all valid, so cross-field problems are
+  reported together with the field errors, not after they are fixed.
+
+Unknown keys are errors (``extra="forbid"``) and nothing is coerced (``strict``). The versions the
+defaults name, and the compatibility matrix the stack is checked against, are in
 ``mesh_platform/versions.py``.
 """
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
-import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Annotated, Any, Literal
 
-import pulumi
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, model_validator
 from pydantic.alias_generators import to_camel
 
 from mesh_platform.versions import (
@@ -43,16 +44,6 @@ from mesh_platform.versions import (
     minor,
     within,
 )
-
-PROJECT = "mesh-platform"
-
-#: The stack's grouped config keys (``mesh-platform:<key>``); anything else is rejected.
-KNOWN_KEYS = ("cluster", "calico", "istio", "certManager", "apps", "observability", "charts")
-#: Config namespaces a stack file may use besides the project's: Pulumi's own (``pulumi:tags``,
-#: ``pulumi:disable-default-providers``) and those of the providers this program uses
-#: (requirements.txt), whose default providers read ``<provider>:<key>`` (``aws:region``,
-#: ``kubernetes:context``). Any other namespace is a typo, never silently ignored.
-PROVIDER_NAMESPACES = ("pulumi", "kubernetes", "aws", "awsx", "eks", "command")
 
 # --- Field types: each carries its own rule and says what is allowed --------------------------
 
@@ -162,6 +153,18 @@ ChartName = Literal[
 ]
 Port = Annotated[int, Field(ge=1, le=65535)]
 NodePort = Annotated[int, Field(ge=30000, le=32767)]
+#: Ports the Istio sidecar listens on in every injected pod (envoy admin, outbound/inbound capture,
+#: HBONE, merged metrics, health, prometheus): a workload port among them never receives traffic.
+SIDECAR_PORTS = (15000, 15001, 15004, 15006, 15008, 15020, 15021, 15090)
+
+
+def _not_a_sidecar_port(value: int) -> int:
+    if value in SIDECAR_PORTS:
+        raise ValueError(f"port {value} is reserved by the Istio sidecar ({', '.join(map(str, SIDECAR_PORTS))}); pick another")
+    return value
+
+
+ServicePort = Annotated[Port, AfterValidator(_not_a_sidecar_port)]
 
 
 class _Settings(BaseModel):
@@ -173,10 +176,46 @@ class _Settings(BaseModel):
         alias_generator=to_camel,
         populate_by_name=True,
         # No coercion: `workers: true` or `port: "80"` is an error naming the key, not a 1 or an 80.
-        # Stack values are validated as JSON (``parse``), where an array is a valid tuple and an
-        # integer a valid float.
+        # Stack values are validated as JSON (``loader.parse``), where an array is a valid tuple
+        # and an integer a valid float.
         strict=True,
+        # The string under each field is its description: the loader quotes it for a missing
+        # required key, the README's configuration reference is checked against these fields.
+        use_attribute_docstrings=True,
     )
+
+
+#: What a cross-field rule reports: (key below the model the rule is on, message); ``""`` is the
+#: model itself.
+Problem = tuple[str, str]
+Check = Callable[[Any], Iterator[Problem]]
+
+
+def rule(*reads: str) -> Callable[[Check], Check]:
+    """Mark a model method as a cross-field rule over the keys it ``reads``.
+
+    Keys are the stack file's (camelCase), below the model the rule is on; ``[]`` stands for every
+    item of a list (``routes[].destinations[].subset``). The method yields one ``Problem`` per thing
+    it finds wrong. The loader runs every rule whose keys all hold the user's own valid values,
+    whatever failed elsewhere, so all problems are reported at once; a rule that reads a key which
+    failed its own field rule is skipped, since it would judge a default put in its place.
+    """
+    if not reads:
+        raise ValueError("a rule names the keys it reads")
+
+    def mark(check: Check) -> Check:
+        check.reads = reads  # type: ignore[attr-defined]
+        return check
+
+    return mark
+
+
+def rules(model: type[BaseModel]) -> tuple[Check, ...]:
+    """The cross-field rules of ``model``, in the order they are written."""
+    found: dict[str, Check] = {}
+    for klass in reversed(model.__mro__):
+        found.update({name: v for name, v in vars(klass).items() if callable(v) and hasattr(v, "reads")})
+    return tuple(found.values())
 
 
 # --- cluster ----------------------------------------------------------------------------------
@@ -227,16 +266,23 @@ class EksSettings(_Settings):
     protect: bool = False
     """Protect the cluster, VPC and node group from ``pulumi destroy`` (prod)."""
 
-    @model_validator(mode="after")
-    def _check(self) -> EksSettings:
+    @rule("minNodes", "desiredNodes", "maxNodes")
+    def _node_counts_ordered(self) -> Iterator[Problem]:
         if not self.min_nodes <= self.desired_nodes <= self.max_nodes:
-            raise ValueError(
+            yield (
+                "desiredNodes",
                 f"node counts must satisfy minNodes <= desiredNodes <= maxNodes "
-                f"(got {self.min_nodes} <= {self.desired_nodes} <= {self.max_nodes})"
+                f"(got {self.min_nodes} <= {self.desired_nodes} <= {self.max_nodes})",
             )
+
+    @rule("vpcId", "privateSubnetIds", "publicSubnetIds")
+    def _own_vpc_names_its_subnets(self) -> Iterator[Problem]:
         if self.vpc_id and (len(self.private_subnet_ids) < 2 or len(self.public_subnet_ids) < 1):
-            raise ValueError("with vpcId set, give at least two privateSubnetIds and one publicSubnetIds")
-        return self
+            yield (
+                "vpcId",
+                f"with vpcId set, give at least two privateSubnetIds and one publicSubnetIds "
+                f"(got {len(self.private_subnet_ids)} and {len(self.public_subnet_ids)})",
+            )
 
 
 ClusterProvider = Literal["kind", "existing", "eks"]
@@ -261,7 +307,8 @@ class ClusterSettings(_Settings):
     @model_validator(mode="before")
     @classmethod
     def _node_image_for_version(cls, data: Any) -> Any:
-        # A kind stack that names only kubernetesVersion gets kind's own image for that minor.
+        # A default, not a check: a kind stack that names only kubernetesVersion gets kind's own
+        # image for that minor.
         if isinstance(data, Mapping) and isinstance(data.get("kubernetesVersion"), str):
             image = KIND_NODE_IMAGES[KIND_VERSION].get(data["kubernetesVersion"])
             kind = data.get("kind") or {}
@@ -269,26 +316,41 @@ class ClusterSettings(_Settings):
                 return {**data, "kind": {**kind, "nodeImage": image}}
         return data
 
-    @model_validator(mode="after")
-    def _check(self) -> ClusterSettings:
-        pods, services = ipaddress.ip_network(self.pod_subnet), ipaddress.ip_network(self.service_subnet)
-        if pods.overlaps(services):
-            raise ValueError(f"podSubnet {self.pod_subnet} overlaps serviceSubnet {self.service_subnet}; they must be disjoint")
+    @rule("podSubnet", "serviceSubnet")
+    def _subnets_disjoint(self) -> Iterator[Problem]:
+        if ipaddress.ip_network(self.pod_subnet).overlaps(ipaddress.ip_network(self.service_subnet)):
+            yield "podSubnet", f"podSubnet {self.pod_subnet} overlaps serviceSubnet {self.service_subnet}; they must be disjoint"
+
+    @rule("provider", "existing")
+    def _existing_needs_kubeconfig(self) -> Iterator[Problem]:
         if self.provider == "existing" and self.existing is None:
-            raise ValueError("provider 'existing' needs cluster.existing.kubeconfig")
+            yield "provider", "provider 'existing' needs cluster.existing.kubeconfig (the cluster's kubeconfig file)"
+
+    @rule("provider", "eks")
+    def _eks_needs_its_settings(self) -> Iterator[Problem]:
         if self.provider == "eks" and self.eks is None:
-            raise ValueError("provider 'eks' needs cluster.eks (at least region)")
-        if self.provider == "kind":
-            tag = self.kind.node_image.split(":", 1)[1].split("@")[0]
-            if not tag.startswith(f"v{self.kubernetes_version}."):
-                raise ValueError(f"kind.nodeImage tag {tag} does not match kubernetesVersion {self.kubernetes_version}")
-            if self.kind.http_node_port == self.kind.https_node_port:
-                raise ValueError("kind.httpNodePort and kind.httpsNodePort must differ")
-        if self.provider == "eks" and self.eks is not None and not self.eks.vpc_id:
-            vpc = ipaddress.ip_network(self.eks.vpc_cidr)
-            if vpc.overlaps(services):
-                raise ValueError(f"eks.vpcCidr {self.eks.vpc_cidr} overlaps serviceSubnet {self.service_subnet}")
-        return self
+            yield "provider", "provider 'eks' needs cluster.eks (at least region)"
+
+    @rule("provider", "kind.nodeImage", "kubernetesVersion")
+    def _node_image_is_the_version(self) -> Iterator[Problem]:
+        tag = self.kind.node_image.split(":", 1)[1].split("@")[0]
+        if self.provider == "kind" and not tag.startswith(f"v{self.kubernetes_version}."):
+            yield "kind.nodeImage", f"kind.nodeImage tag {tag} does not match kubernetesVersion {self.kubernetes_version}"
+
+    @rule("provider", "kind.httpNodePort", "kind.httpsNodePort")
+    def _node_ports_differ(self) -> Iterator[Problem]:
+        if self.provider == "kind" and self.kind.http_node_port == self.kind.https_node_port:
+            yield (
+                "kind.httpsNodePort",
+                f"kind.httpNodePort and kind.httpsNodePort must differ (both {self.kind.http_node_port})",
+            )
+
+    @rule("provider", "eks.vpcId", "eks.vpcCidr", "serviceSubnet")
+    def _vpc_clear_of_services(self) -> Iterator[Problem]:
+        if self.provider != "eks" or self.eks is None or self.eks.vpc_id:
+            return
+        if ipaddress.ip_network(self.eks.vpc_cidr).overlaps(ipaddress.ip_network(self.service_subnet)):
+            yield "eks.vpcCidr", f"eks.vpcCidr {self.eks.vpc_cidr} overlaps serviceSubnet {self.service_subnet}"
 
 
 # --- calico, istio ----------------------------------------------------------------------------
@@ -323,6 +385,7 @@ SELFSIGNED_ISSUER = "mesh-platform-selfsigned"
 
 class AcmeSettings(_Settings):
     email: Email
+    """Where the ACME CA sends expiry notices, such as ops@example.com; an ACME issuer needs acme.email."""
     server: HttpsUrl = "https://acme-staging-v02.api.letsencrypt.org/directory"
 
 
@@ -336,18 +399,10 @@ class CertManagerSettings(_Settings):
     """Answer plain HTTP on the gateway with a redirect to HTTPS."""
     acme: AcmeSettings | None = None
 
-    @model_validator(mode="before")
-    @classmethod
-    def _acme_needs_email(cls, data: Any) -> Any:
-        if isinstance(data, Mapping) and isinstance(data.get("acme"), Mapping) and not data["acme"].get("email"):
-            raise ValueError("an ACME issuer needs acme.email (where the CA sends expiry notices)")
-        return data
-
-    @model_validator(mode="after")
-    def _check(self) -> CertManagerSettings:
+    @rule("gatewayIssuer", "acme")
+    def _acme_issuer_needs_acme(self) -> Iterator[Problem]:
         if self.gateway_issuer == ACME_ISSUER and self.acme is None:
-            raise ValueError(f"gatewayIssuer {ACME_ISSUER} needs certManager.acme (email, server)")
-        return self
+            yield "gatewayIssuer", f"gatewayIssuer {ACME_ISSUER} needs certManager.acme (email, server)"
 
 
 # --- apps -------------------------------------------------------------------------------------
@@ -370,13 +425,16 @@ class Route(_Settings):
     retries: Retries | None = None
     timeout: Duration | None = None
 
-    # Weights, subsets and the catch-all's place span several fields: ``apps_errors`` checks them
-    # all, so one run reports every one.
+    @rule("destinations[].weight")
+    def _weights_sum_to_100(self) -> Iterator[Problem]:
+        total = sum(d.weight for d in self.destinations)
+        if total != 100:
+            yield "", f"destination weights must sum to 100 (got {total})"
 
 
 class Service(_Settings):
     name: DnsLabel
-    port: Port
+    port: ServicePort
     versions: tuple[DnsLabel, ...] = ("v1",)
     role: DnsLabel | None = None
     """Value of the pod label ``role`` (``frontend`` gets the seed's no-ingress intent)."""
@@ -387,28 +445,23 @@ class Service(_Settings):
     """Workloads (in ``apps.namespace``) that may call this service; enforced on both layers."""
     replicas: Annotated[int, Field(ge=1, le=10)] = 1
 
-    def errors(self) -> list[tuple[str, str]]:
-        """Every rule over several of its fields that it breaks, as (key below the service, message)."""
-        out = []
+    @rule("versions")
+    def _versions_unique(self) -> Iterator[Problem]:
         if len(set(self.versions)) != len(self.versions):
-            out.append(("versions", f"duplicate version in {list(self.versions)}"))
+            yield "versions", f"duplicate version in {list(self.versions)}"
+
+    @rule("versions", "routes[].destinations[].subset")
+    def _subsets_are_versions(self) -> Iterator[Problem]:
         for i, route in enumerate(self.routes):
-            total = sum(d.weight for d in route.destinations)
-            if total != 100:
-                out.append((f"routes[{i}]", f"destination weights must sum to 100 (got {total})"))
             for j, dest in enumerate(route.destinations):
                 if dest.subset not in self.versions:
-                    out.append(
-                        (
-                            f"routes[{i}].destinations[{j}]",
-                            f"names unknown subset {dest.subset!r}; known: {list(self.versions)}",
-                        )
-                    )
+                    yield f"routes[{i}].destinations[{j}]", f"names unknown subset {dest.subset!r}; known: {list(self.versions)}"
+
+    @rule("routes[].prefix")
+    def _catch_all_last(self) -> Iterator[Problem]:
+        for i, route in enumerate(self.routes):
             if route.prefix is None and i != len(self.routes) - 1:
-                out.append((f"routes[{i}]", "has no prefix (catch-all) but is not the last route"))
-        if self.port in (15000, 15001, 15004, 15006, 15008, 15020, 15021, 15090):
-            out.append(("port", f"port {self.port} is reserved by the Istio sidecar"))
-        return out
+                yield f"routes[{i}]", "has no prefix (catch-all) but is not the last route"
 
 
 def _demo_services() -> tuple[Service, ...]:
@@ -441,32 +494,35 @@ class AppsSettings(_Settings):
     """Run the in-mesh ``client`` workload (curl) to probe from."""
     services: tuple[Service, ...] = Field(default_factory=_demo_services)
 
-    def errors(self) -> list[tuple[str, str]]:
-        """Every rule over several fields that the apps break, each once, as (key below ``apps``, message)."""
-        out = [(f"services[{i}].{key}", msg) for i, svc in enumerate(self.services) for key, msg in svc.errors()]
-        names = [s.name for s in self.services] + (["client"] if self.client else [])
+    @rule("services[].name", "client")
+    def _workload_names_unique(self) -> Iterator[Problem]:
+        names = list(self.workloads)
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
-            out.append(("services", f"duplicate workload names {dupes}; every service (and 'client') needs its own name"))
+            yield "services", f"duplicate workload names {dupes}; every service (and 'client') needs its own name"
+
+    @rule("services[].name", "services[].allowFrom", "client")
+    def _callers_known(self) -> Iterator[Problem]:
+        names = list(self.workloads)
         for i, svc in enumerate(self.services):
             for j, caller in enumerate(svc.allow_from):
                 key = f"services[{i}].allowFrom[{j}]"
                 if caller not in names:
-                    out.append((key, f"service {svc.name!r} allows calls from unknown workload {caller!r}; known: {names}"))
+                    yield key, f"service {svc.name!r} allows calls from unknown workload {caller!r}; known: {names}"
                 elif caller == svc.name:
-                    out.append((key, f"service {svc.name!r} lists itself in allowFrom"))
+                    yield key, f"service {svc.name!r} lists itself in allowFrom"
+
+    @rule("services[].name", "services[].expose", "services[].routes[].prefix")
+    def _one_exposed_catch_all(self) -> Iterator[Problem]:
         catch_alls = [s.name for s in self.services if s.expose and any(r.prefix is None for r in s.routes)]
         if len(catch_alls) > 1:
             # Exposed services share the gateway's hosts, so istiod merges their routes into one
             # virtual host and keeps only the first catch-all (SortVHostRoutes).
-            out.append(
-                (
-                    "services",
-                    f"exposed services {catch_alls} each have a catch-all route (no prefix); they share the "
-                    f"gateway's hosts, so only one would ever answer: give all but one of them prefixes",
-                )
+            yield (
+                "services",
+                f"exposed services {catch_alls} each have a catch-all route (no prefix); they share the "
+                f"gateway's hosts, so only one would ever answer: give all but one of them prefixes",
             )
-        return out
 
     @property
     def workloads(self) -> tuple[str, ...]:
@@ -517,6 +573,9 @@ class ChartsSettings(_Settings):
 
 # --- the whole stack --------------------------------------------------------------------------
 
+#: Namespaces the platform itself runs in; the sample apps may not take one of them.
+PLATFORM_NAMESPACES = ("kube-system", "istio-system", "calico-system")
+
 
 class Settings(_Settings):
     stack: DnsLabel
@@ -528,26 +587,114 @@ class Settings(_Settings):
     observability: ObservabilitySettings = ObservabilitySettings()
     charts: ChartsSettings = ChartsSettings()
 
-    @model_validator(mode="after")
-    def _check(self) -> Settings:
+    @rule("istio.ca", "certManager.enabled")
+    def _mesh_ca_needs_cert_manager(self) -> Iterator[Problem]:
         if self.istio.ca == "cert-manager" and not self.cert_manager.enabled:
-            raise ValueError("istio.ca 'cert-manager' needs certManager.enabled true")
+            yield (
+                "istio.ca",
+                "istio.ca 'cert-manager' needs certManager.enabled true (got false); enable cert-manager or set istio.ca istiod",
+            )
+
+    @rule("observability.enabled", "observability.nodeCidrs", "cluster.provider", "cluster.eks")
+    def _node_cidrs_known(self) -> Iterator[Problem]:
         if self.observability.enabled and not self.node_cidrs and self.cluster.provider != "kind":
-            raise ValueError("observability.nodeCidrs is required for this cluster (the nodes' addresses, for egress policy)")
-        if self.apps.namespace in ("kube-system", "istio-system", self.istio.gateway_namespace, "calico-system"):
-            raise ValueError(f"apps.namespace {self.apps.namespace!r} is a platform namespace; pick another")
-        if self.cert_manager.enabled and self.cert_manager.gateway_issuer == ACME_ISSUER:
-            for i, host in enumerate(self.apps.hosts):
-                if "." not in host:
-                    # istiod resolves a one-word VirtualService host to <host>.<namespace>.svc.cluster.local
-                    # (ResolveShortnameToFQDN), the solver Ingress's route included.
-                    raise ValueError(
-                        f"apps.hosts[{i}] {host!r} is one word, which gatewayIssuer {ACME_ISSUER} cannot serve: the "
-                        "ACME CA validates only public DNS names, and istiod reads the HTTP-01 solver's one-word "
-                        f"host as {host}.<namespace>.svc.cluster.local, so the challenge never reaches the solver; "
-                        "use a full DNS name such as app.example.com"
-                    )
-        return self
+            yield (
+                "observability.nodeCidrs",
+                f"observability.nodeCidrs is required for this cluster (the nodes' addresses, for egress "
+                f"policy): provider {self.cluster.provider!r} does not tell them"
+                + (" when cluster.eks.vpcId names a VPC of your own" if self.cluster.provider == "eks" else ""),
+            )
+
+    @rule("apps.namespace", "istio.gatewayNamespace")
+    def _apps_namespace_is_their_own(self) -> Iterator[Problem]:
+        platform = (*PLATFORM_NAMESPACES, self.istio.gateway_namespace)
+        if self.apps.namespace in platform:
+            yield (
+                "apps.namespace",
+                f"apps.namespace {self.apps.namespace!r} is a platform namespace; pick another "
+                f"(platform namespaces: {', '.join(platform)})",
+            )
+
+    @rule("certManager.enabled", "certManager.gatewayIssuer", "apps.hosts")
+    def _acme_hosts_are_dns_names(self) -> Iterator[Problem]:
+        if not (self.cert_manager.enabled and self.cert_manager.gateway_issuer == ACME_ISSUER):
+            return
+        for i, host in enumerate(self.apps.hosts):
+            if "." not in host:
+                # istiod resolves a one-word VirtualService host to <host>.<namespace>.svc.cluster.local
+                # (ResolveShortnameToFQDN), the solver Ingress's route included.
+                yield (
+                    f"apps.hosts[{i}]",
+                    f"apps.hosts[{i}] {host!r} is one word, which gatewayIssuer {ACME_ISSUER} cannot serve: the "
+                    "ACME CA validates only public DNS names, and istiod reads the HTTP-01 solver's one-word "
+                    f"host as {host}.<namespace>.svc.cluster.local, so the challenge never reaches the solver; "
+                    "use a full DNS name such as app.example.com",
+                )
+
+    # The compatibility matrix (mesh_platform/versions.py): one rule per pair of things it relates.
+
+    @rule("istio.version", "cluster.kubernetesVersion")
+    def _istio_runs_on_kubernetes(self) -> Iterator[Problem]:
+        yield from self._runs_on_kubernetes("istio", "istio.version", self.istio.version)
+
+    @rule("calico.version", "cluster.kubernetesVersion")
+    def _calico_runs_on_kubernetes(self) -> Iterator[Problem]:
+        yield from self._runs_on_kubernetes("calico", "calico.version", self.calico.version)
+
+    @rule("certManager.enabled", "certManager.version", "cluster.kubernetesVersion")
+    def _cert_manager_runs_on_kubernetes(self) -> Iterator[Problem]:
+        if self.cert_manager.enabled:
+            yield from self._runs_on_kubernetes("certManager", "certManager.version", self.cert_manager.version)
+
+    def _runs_on_kubernetes(self, component: str, key: str, version: str) -> Iterator[Problem]:
+        k8s = self.cluster.kubernetes_version
+        row = KUBERNETES_SUPPORT.get((component, minor(version)))
+        if row is None:
+            lines = sorted(line for c, line in KUBERNETES_SUPPORT if c == component)
+            yield key, f"{version} is not in the compatibility matrix; supported lines: {', '.join(lines)}"
+        elif not within(k8s, row[0], row[1]):
+            yield (
+                "cluster.kubernetesVersion",
+                f"{k8s} is outside the Kubernetes range of {key} {version} ({row[0]}-{row[1]}, {row[2]})",
+            )
+
+    @rule("istio.ca", "istio.version", "certManager.istioCsrVersion")
+    def _istio_csr_built_for_istio(self) -> Iterator[Problem]:
+        istio = minor(self.istio.version)
+        want = ISTIO_CSR_FOR_ISTIO.get(istio)
+        if self.istio.ca == "cert-manager" and want and minor(self.cert_manager.istio_csr_version) != want:
+            yield (
+                "certManager.istioCsrVersion",
+                f"{self.cert_manager.istio_csr_version} is not built for istio.version {self.istio.version}; use v{want}.x",
+            )
+
+    @rule("observability.enabled", "istio.version", "observability.kialiVersion")
+    def _kiali_shipped_with_istio(self) -> Iterator[Problem]:
+        istio = minor(self.istio.version)
+        if self.observability.enabled and istio in KIALI_FOR_ISTIO:
+            low, high = KIALI_FOR_ISTIO[istio]
+            if not within(minor(self.observability.kiali_version), low, high):
+                yield (
+                    "observability.kialiVersion",
+                    f"{self.observability.kiali_version} is outside the Kiali range istio.version "
+                    f"{self.istio.version} ships ({low}-{high})",
+                )
+
+    @rule("cluster.provider", "cluster.kind.nodeImage")
+    def _node_image_of_kind_release(self) -> Iterator[Problem]:
+        images = KIND_NODE_IMAGES[KIND_VERSION]
+        if self.cluster.provider == "kind" and self.cluster.kind.node_image not in images.values():
+            yield (
+                "cluster.kind.nodeImage",
+                f"{self.cluster.kind.node_image} is not a node image of kind {KIND_VERSION}; "
+                f"use one of: {', '.join(images.values())}",
+            )
+
+    @rule("cluster.provider", "cluster.kubernetesVersion")
+    def _eks_offers_kubernetes(self) -> Iterator[Problem]:
+        k8s = self.cluster.kubernetes_version
+        if self.cluster.provider == "eks" and k8s not in EKS_VERSIONS:
+            yield "cluster.kubernetesVersion", f"EKS offers no Kubernetes {k8s}; supported: {', '.join(EKS_VERSIONS)}"
 
     @property
     def node_cidrs(self) -> tuple[str, ...]:
@@ -566,153 +713,3 @@ class Settings(_Settings):
     @property
     def cluster_name(self) -> str:
         return self.cluster.name or f"mesh-{self.stack}"[:63]
-
-
-def _loc(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if part == "[key]":  # pydantic's marker for a bad mapping key: the key itself is named already
-            continue
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
-    """The keys the model at ``loc`` (minus its last part) accepts, for 'unknown key' messages."""
-    model: Any = Settings
-    for part in loc[:-1]:
-        if isinstance(part, int):
-            continue
-        field = next((f for n, f in model.model_fields.items() if (f.alias or n) == part), None)
-        if field is None:
-            return []
-        ann = field.annotation
-        for candidate in (*getattr(ann, "__args__", ()), ann):
-            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-                model = candidate
-                break
-        else:
-            return []
-    return sorted(f.alias or n for n, f in model.model_fields.items() if n != "stack")
-
-
-def _error_lines(err: ValidationError) -> list[str]:
-    lines = []
-    for e in err.errors():
-        key = f"{PROJECT}:{_loc(e['loc'])}" if e["loc"] else f"{PROJECT} config"
-        if e["type"] == "extra_forbidden":
-            lines.append(f"{key}: unknown key; allowed here: {', '.join(_allowed_keys(e['loc']))}")
-            continue
-        msg = e["msg"].removeprefix("Value error, ")
-        if e["loc"][-1:] == ("kubernetesVersion",) and isinstance(e.get("input"), int | float):
-            # YAML reads 1.30 as the number 1.3: only a quoted version survives.
-            msg += f'; write it quoted, such as kubernetesVersion: "{KUBERNETES_VERSION}" (unquoted, 1.30 would be 1.3)'
-        given = e.get("input")
-        # A cross-field rule fails on a whole object: its message names the values at fault, and
-        # echoing the object (for a root rule, the whole stack config) would bury that line.
-        got = "" if isinstance(given, Mapping) else f" (got {json.dumps(given, default=str)})"
-        lines.append(f"{key}: {msg}{got}")
-    return lines
-
-
-def compatibility(s: Settings) -> list[str]:
-    """Every combination of versions outside the matrix (mesh_platform/versions.py), one line each naming the keys."""
-    k8s = s.cluster.kubernetes_version
-    lines: list[str] = []
-    used = [("istio", "istio.version", s.istio.version), ("calico", "calico.version", s.calico.version)]
-    if s.cert_manager.enabled:
-        used.append(("certManager", "certManager.version", s.cert_manager.version))
-    for component, key, version in used:
-        lines_of = sorted(line for c, line in KUBERNETES_SUPPORT if c == component)
-        row = KUBERNETES_SUPPORT.get((component, minor(version)))
-        if row is None:
-            lines.append(f"{PROJECT}:{key}: {version} is not in the compatibility matrix; supported lines: {', '.join(lines_of)}")
-        elif not within(k8s, row[0], row[1]):
-            lines.append(
-                f"{PROJECT}:cluster.kubernetesVersion: {k8s} is outside the Kubernetes range of {key} {version} "
-                f"({row[0]}-{row[1]}, {row[2]})"
-            )
-    istio = minor(s.istio.version)
-    if s.istio.ca == "cert-manager" and istio in ISTIO_CSR_FOR_ISTIO:
-        want = ISTIO_CSR_FOR_ISTIO[istio]
-        if minor(s.cert_manager.istio_csr_version) != want:
-            lines.append(
-                f"{PROJECT}:certManager.istioCsrVersion: {s.cert_manager.istio_csr_version} is not built for "
-                f"istio.version {s.istio.version}; use v{want}.x"
-            )
-    if s.observability.enabled and istio in KIALI_FOR_ISTIO:
-        low, high = KIALI_FOR_ISTIO[istio]
-        if not within(minor(s.observability.kiali_version), low, high):
-            lines.append(
-                f"{PROJECT}:observability.kialiVersion: {s.observability.kiali_version} is outside the Kiali range "
-                f"istio.version {s.istio.version} ships ({low}-{high})"
-            )
-    if s.cluster.provider == "kind":
-        images = KIND_NODE_IMAGES[KIND_VERSION]
-        if s.cluster.kind.node_image not in images.values():
-            lines.append(
-                f"{PROJECT}:cluster.kind.nodeImage: {s.cluster.kind.node_image} is not a node image of kind "
-                f"{KIND_VERSION}; use one of: {', '.join(images.values())}"
-            )
-    if s.cluster.provider == "eks" and k8s not in EKS_VERSIONS:
-        lines.append(f"{PROJECT}:cluster.kubernetesVersion: EKS offers no Kubernetes {k8s}; supported: {', '.join(EKS_VERSIONS)}")
-    return lines
-
-
-def namespace_errors(keys: Iterable[str]) -> list[str]:
-    """One line for each stack config key outside the project's and the providers' namespaces.
-
-    ``mesh-platfrom:cluster`` or an unprefixed ``cluster`` would otherwise be ignored and every
-    default deployed; each line names the key it most probably meant.
-    """
-    meant = [f"{PROJECT}:{k}" for k in KNOWN_KEYS]
-    lines = []
-    for key in keys:
-        namespace, sep, name = key.partition(":")
-        if sep and namespace in (PROJECT, *PROVIDER_NAMESPACES):
-            continue
-        guesses = difflib.get_close_matches(f"{PROJECT}:{key}" if not sep else key, meant, n=1, cutoff=0.6)
-        if not guesses and sep:
-            # A misspelt provider (kubernets:context) keeps its key name.
-            guesses = [f"{ns}:{name}" for ns in difflib.get_close_matches(namespace, PROVIDER_NAMESPACES, n=1, cutoff=0.6)]
-        hint = f"did you mean {guesses[0]}?" if guesses else f"project keys are {PROJECT}:<{'|'.join(KNOWN_KEYS)}>"
-        what = "has no namespace" if not sep else f"namespace {namespace!r} is neither this project's nor a provider's"
-        lines.append(f"{key}: {what} ({PROJECT}, {', '.join(PROVIDER_NAMESPACES)}); {hint}")
-    return lines
-
-
-def parse(raw: Mapping[str, Any], stack: str) -> Settings:
-    """Validate already-decoded config (``{"cluster": {...}, ...}``); raises ``pulumi.RunError``.
-
-    Every problem is reported at once, one line each, so a user fixes a stack file in one pass.
-    """
-    lines = [f"{PROJECT}:{key}: unknown key; allowed: {', '.join(KNOWN_KEYS)}" for key in sorted(set(raw) - set(KNOWN_KEYS))]
-    known = {k: v for k, v in raw.items() if k in KNOWN_KEYS and v is not None}
-    try:
-        settings = Settings.model_validate_json(json.dumps({"stack": stack, **known}))
-    except ValidationError as err:
-        lines += _error_lines(err)
-    else:
-        lines += [f"{PROJECT}:apps.{key}: {msg}" for key, msg in settings.apps.errors()]
-        lines += compatibility(settings)
-    if lines:
-        raise pulumi.RunError("\n  ".join(["invalid stack configuration:", *lines]))
-    return settings
-
-
-def load() -> Settings:
-    """Read this stack's ``mesh-platform:*`` config from the Pulumi runtime and validate it."""
-    config = {**pulumi.runtime.config.get_config_env(), **pulumi.runtime.config.CONFIG.get()}
-    bad = namespace_errors(config)
-    if bad:
-        raise pulumi.RunError("\n  ".join(["invalid stack configuration:", *bad]))
-    raw: dict[str, Any] = {}
-    for full_key, value in config.items():
-        project, _, key = full_key.partition(":")
-        if project != PROJECT:
-            continue
-        try:
-            raw[key] = json.loads(value) if isinstance(value, str) else value
-        except json.JSONDecodeError:
-            raise pulumi.RunError(f"invalid stack configuration:\n  {full_key}: must be an object (got {value!r})") from None
-    return parse(raw, pulumi.get_stack())

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from mesh_platform import edges
-from mesh_platform.settings import parse
+from mesh_platform.loader import parse
 from offline import engine
 from offline.engine import ROOT
 from offline.verify import invariants
