@@ -259,8 +259,8 @@ def _error_lines(err: ValidationError) -> list[str]:
         msg = e["msg"].removeprefix("Value error, ")
         field = _field(model, e["loc"][-1]) if model else None
         if e["type"] == "missing" and field is not None and field.description:
-            # What the key is for, from its docstring in the schema.
-            what = " ".join(field.description.split()).rstrip(".")
+            # What the key is for, from its docstring in the schema (without its reST quotes).
+            what = " ".join(field.description.replace("``", "").split()).rstrip(".")
             msg += f": {what[0].lower() + what[1:] if what[1:2].islower() else what}"
         if e["loc"][-1:] == ("kubernetesVersion",) and isinstance(e.get("input"), int | float):
             # YAML reads 1.30 as the number 1.3: only a quoted version survives.

@@ -223,26 +223,36 @@ def rules(model: type[BaseModel]) -> tuple[Check, ...]:
 
 class KindSettings(_Settings):
     node_image: Image = KIND_NODE_IMAGE
-    """kind node image; its tag fixes the Kubernetes version (``cluster.kubernetesVersion`` must match)."""
+    """kind node image, by tag and digest: only the images of the pinned kind release are accepted, and
+    its tag must match ``cluster.kubernetesVersion``. Unset, that release's image for the stack's
+    Kubernetes minor. kind only."""
     http_host_port: Port = 8080
-    """Host port mapped to the gateway's HTTP NodePort: ``curl http://localhost:<this>/``."""
+    """Host port (on 127.0.0.1) mapped to the gateway's HTTP NodePort, so the apps answer at
+    ``http://localhost:<this>/``. kind only; change it when another program holds it."""
     https_host_port: Port = 8443
-    """Host port mapped to the gateway's HTTPS NodePort."""
+    """Port on the host (127.0.0.1) mapped to the gateway's HTTPS NodePort. kind only."""
     http_node_port: NodePort = 30080
+    """NodePort (30000-32767) of the gateway's HTTP listener, the container port kind maps to
+    ``httpHostPort``. kind only."""
     https_node_port: NodePort = 30443
+    """NodePort (30000-32767) of the gateway's HTTPS listener, mapped to ``httpsHostPort``; must differ
+    from ``httpNodePort``. kind only."""
 
 
 class ExistingSettings(_Settings):
     kubeconfig: str
-    """Path of a kubeconfig file for a cluster you already run (must already have no CNI but Calico's)."""
+    """Path of a kubeconfig file for a cluster you already run (it must have no CNI but Calico's);
+    required with provider ``existing``."""
     context: str | None = None
     """Context in that file; the file's current context when unset."""
 
 
 class EksSettings(_Settings):
     region: Region
+    """AWS region the cluster, its VPC and its nodes are created in, such as eu-west-1; required with provider ``eks``."""
     vpc_cidr: Cidr = "10.0.0.0/16"
-    """CIDR of the VPC the stack creates (ignored when ``vpcId`` is set)."""
+    """IPv4 CIDR of the VPC the stack creates (ignored when ``vpcId`` is set); must not overlap
+    ``cluster.serviceSubnet``."""
     availability_zones: Annotated[int, Field(ge=2, le=6)] = 2
     """How many AZs the created VPC spans (at least two, for the control plane and for HA)."""
     vpc_id: str | None = None
@@ -250,15 +260,23 @@ class EksSettings(_Settings):
     # Lax only about the container (a list is a tuple): ClusterSettings' before-validator hands this
     # model Python lists, which strict mode would refuse. The items stay strict.
     private_subnet_ids: Annotated[tuple[str, ...], Strict(False)] = ()
+    """With ``vpcId``: the private subnets the nodes run in (at least two, in different AZs); ignored without it."""
     public_subnet_ids: Annotated[tuple[str, ...], Strict(False)] = ()
+    """With ``vpcId``: the public subnets for internet-facing load balancers such as the gateway's (at
+    least one); ignored without it."""
     public_access_cidrs: Annotated[tuple[Cidr, ...], Strict(False)] = ()
     """Who may reach the public API endpoint; empty means the endpoint is private only."""
     instance_type: str = "m6i.large"
+    """EC2 instance type of the managed node group's nodes, such as m6i.large."""
     desired_nodes: Annotated[int, Field(ge=1, le=100)] = 2
+    """Nodes the managed node group runs (a count, 1-100; ``minNodes`` <= this <= ``maxNodes``)."""
     min_nodes: Annotated[int, Field(ge=1, le=100)] = 2
+    """Fewest nodes the node group scales down to (a count, 1-100)."""
     max_nodes: Annotated[int, Field(ge=1, le=100)] = 4
+    """Most nodes the node group scales up to (a count, 1-100)."""
     nat_gateways: Literal["Single", "OnePerAz"] = "Single"
-    """NAT for the private subnets: one (cheaper) or one per AZ (survives an AZ outage)."""
+    """NAT for the private subnets of the created VPC: one (cheaper) or one per AZ (survives an AZ
+    outage); ignored with ``vpcId``."""
     admin_principal_arns: Annotated[
         tuple[Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/.+$")], ...], Strict(False)
     ] = ()
@@ -292,17 +310,24 @@ class ClusterSettings(_Settings):
     provider: ClusterProvider = "kind"
     """Where the cluster comes from: ``kind`` (local), ``existing`` (a kubeconfig), ``eks`` (AWS)."""
     name: DnsLabel | None = None
-    """Cluster name; ``mesh-<stack>`` when unset."""
+    """Cluster name (a DNS-1123 label); ``mesh-<stack>`` when unset."""
     kubernetes_version: K8sMinor = KUBERNETES_VERSION
-    """Kubernetes minor version: the EKS version, the schema version for verification."""
+    """Kubernetes minor version, quoted (``"1.35"``): the EKS version, the schema version for
+    verification; on kind it picks the node image. Refused outside the compatibility matrix."""
     workers: Annotated[int, Field(ge=0, le=10)] = 1
-    """kind worker nodes besides the control plane."""
+    """kind worker nodes besides the control plane (a count, 0-10). kind only."""
     pod_subnet: Cidr = "10.244.0.0/16"
-    """Pod CIDR: kind's podSubnet and Calico's IP pool (10.244/16 avoids home-LAN 192.168/16)."""
+    """Pod CIDR: kind's podSubnet and Calico's IP pool (10.244/16 avoids home-LAN 192.168/16); must not
+    overlap ``serviceSubnet``."""
     service_subnet: Cidr = "10.96.0.0/16"
+    """Service (ClusterIP) CIDR of the cluster kind or EKS creates; must not overlap ``podSubnet``, nor
+    on EKS ``eks.vpcCidr``."""
     kind: KindSettings = KindSettings()
+    """The kind cluster's node image and port mappings; read with provider ``kind`` only."""
     existing: ExistingSettings | None = None
+    """The cluster you already run; required with provider ``existing``."""
     eks: EksSettings | None = None
+    """The EKS cluster, its VPC and node group; required with provider ``eks`` (at least ``region``)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -358,21 +383,28 @@ class ClusterSettings(_Settings):
 
 class CalicoSettings(_Settings):
     version: ExactVersion = CALICO_CHART_VERSION
+    """tigera-operator chart version, exact with its leading ``v``; its Calico line must be in the compatibility matrix."""
     encapsulation: Literal["VXLAN", "VXLANCrossSubnet", "IPIP", "IPIPCrossSubnet", "None"] = "VXLAN"
     """IP-pool encapsulation on kind (VXLAN: works across Docker's bridge without BGP)."""
     ready_timeout_minutes: Annotated[int, Field(ge=1, le=60)] = 10
-    """How long the readiness gate waits for the Installation's Ready condition."""
+    """How long the readiness gate waits for the Installation's Ready condition (minutes, 1-60)."""
 
 
 class IstioSettings(_Settings):
     version: ExactVersion = ISTIO_VERSION
+    """Version of Istio's base, cni, istiod and gateway charts (exact, no leading ``v``); its minor
+    decides which istio-csr and Kiali versions fit."""
     cni: bool = False
     """Install istio-cni so pods need no NET_ADMIN init container (workload namespaces go restricted)."""
     ca: Literal["istiod", "cert-manager"] = "istiod"
-    """Who signs workload certificates: istiod's own CA, or cert-manager through istio-csr."""
+    """Who signs workload certificates: istiod's own CA, or cert-manager through istio-csr (needs
+    ``certManager.enabled``)."""
     istiod_replicas: Annotated[int, Field(ge=1, le=5)] = 1
+    """istiod replicas (1-5); above one, a PodDisruptionBudget keeps one running through node drains."""
     gateway_replicas: Annotated[int, Field(ge=1, le=10)] = 1
+    """Ingress gateway replicas (1-10); above one, a PodDisruptionBudget keeps one serving."""
     gateway_namespace: DnsLabel = "istio-ingress"
+    """Namespace of the ingress gateway (a DNS-1123 label); the sample apps may not use it."""
 
 
 # --- cert-manager -----------------------------------------------------------------------------
@@ -387,17 +419,27 @@ class AcmeSettings(_Settings):
     email: Email
     """Where the ACME CA sends expiry notices, such as ops@example.com; an ACME issuer needs acme.email."""
     server: HttpsUrl = "https://acme-staging-v02.api.letsencrypt.org/directory"
+    """ACME directory URL (https://). The default is Let's Encrypt's staging directory, whose
+    certificates no browser trusts: name the production one for real use."""
 
 
 class CertManagerSettings(_Settings):
     enabled: bool = True
+    """Install cert-manager, the stack's CA and the gateway certificate; off, the gateway serves plain
+    HTTP only and ``istio.ca`` must be istiod."""
     version: ExactVersion = CERT_MANAGER_VERSION
+    """cert-manager chart version, exact with its leading ``v``; its line must be in the compatibility matrix."""
     istio_csr_version: ExactVersion = ISTIO_CSR_VERSION
+    """cert-manager-istio-csr chart version (exact), built for the Istio minor in use; installed only
+    with ``istio.ca: cert-manager``."""
     gateway_issuer: Literal["mesh-platform-ca", "mesh-platform-acme"] = CA_ISSUER
-    """ClusterIssuer that signs the gateway's certificate."""
+    """ClusterIssuer that signs the gateway's certificate: the stack's own CA, or ACME (then ``acme``
+    is required, and ``apps.hosts`` must be full DNS names)."""
     https_redirect: bool = False
-    """Answer plain HTTP on the gateway with a redirect to HTTPS."""
+    """Answer plain HTTP on the gateway with a 301 to HTTPS, on every path except the ACME HTTP-01
+    challenge, which stays served."""
     acme: AcmeSettings | None = None
+    """The ACME account; required with ``gatewayIssuer: mesh-platform-acme``."""
 
     @rule("gatewayIssuer", "acme")
     def _acme_issuer_needs_acme(self) -> Iterator[Problem]:
@@ -410,20 +452,27 @@ class CertManagerSettings(_Settings):
 
 class Destination(_Settings):
     subset: DnsLabel
+    """The version of its service (one of its ``versions``) this share of the traffic goes to."""
     weight: Annotated[int, Field(ge=0, le=100)] = 100
+    """Percent of the route's requests sent there (0-100); a route's weights sum to 100."""
 
 
 class Retries(_Settings):
     attempts: Annotated[int, Field(ge=1, le=10)]
+    """Retries after the first try (1-10), on connection failures, resets and 5xx answers."""
     per_try_timeout: Duration = "2s"
+    """Timeout of each try, a duration such as 500ms or 2s."""
 
 
 class Route(_Settings):
     prefix: PathPrefix | None = None
     """URI prefix this route matches; the route without one is the catch-all and must come last."""
     destinations: tuple[Destination, ...] = Field(min_length=1)
+    """Where matched requests go: one or more subsets, with weights summing to 100."""
     retries: Retries | None = None
+    """Retry failed requests; no retries when unset."""
     timeout: Duration | None = None
+    """Timeout of the whole request, retries included, a duration such as 10s; Istio's default (none) when unset."""
 
     @rule("destinations[].weight")
     def _weights_sum_to_100(self) -> Iterator[Problem]:
@@ -434,16 +483,24 @@ class Route(_Settings):
 
 class Service(_Settings):
     name: DnsLabel
+    """Workload name (a DNS-1123 label): its Deployments, Service and ServiceAccount, and how
+    ``allowFrom`` lists name it."""
     port: ServicePort
+    """Port the service listens on and is called at (1-65535, none the Istio sidecar reserves)."""
     versions: tuple[DnsLabel, ...] = ("v1",)
+    """Versions deployed side by side, one Deployment each with the pod label ``version``; routes send
+    traffic to them as subsets."""
     role: DnsLabel | None = None
     """Value of the pod label ``role`` (``frontend`` gets the seed's no-ingress intent)."""
     expose: bool = False
     """Route it through the ingress gateway (the gateway may then call it on ``port``)."""
     routes: tuple[Route, ...] = ()
+    """HTTP routes, in order, the first match winning; without any, no VirtualService is made and
+    requests spread over every version."""
     allow_from: tuple[DnsLabel, ...] = ()
     """Workloads (in ``apps.namespace``) that may call this service; enforced on both layers."""
     replicas: Annotated[int, Field(ge=1, le=10)] = 1
+    """Pods per version (1-10)."""
 
     @rule("versions")
     def _versions_unique(self) -> Iterator[Problem]:
@@ -487,12 +544,16 @@ def _demo_services() -> tuple[Service, ...]:
 
 class AppsSettings(_Settings):
     enabled: bool = True
+    """Deploy the sample apps and their zero-trust policies."""
     namespace: DnsLabel = "demo"
+    """Namespace the sample workloads run in (a DNS-1123 label, not a platform namespace)."""
     hosts: tuple[Hostname, ...] = Field(default=("localhost",), min_length=1)
-    """Host names the gateway answers for (and the gateway certificate covers)."""
+    """Host names the gateway answers for (and the gateway certificate covers); with the ACME issuer,
+    full DNS names only."""
     client: bool = True
     """Run the in-mesh ``client`` workload (curl) to probe from."""
     services: tuple[Service, ...] = Field(default_factory=_demo_services)
+    """The sample services, as data; the two-service demo when unset."""
 
     @rule("services[].name", "client")
     def _workload_names_unique(self) -> Iterator[Problem]:
@@ -542,13 +603,17 @@ class AppsSettings(_Settings):
 
 class ObservabilitySettings(_Settings):
     enabled: bool = False
+    """Install Prometheus, Kiali and Jaeger, and send the mesh's metrics and traces to them."""
     namespace: DnsLabel = "observability"
+    """Namespace of Prometheus, Kiali and Jaeger (a DNS-1123 label)."""
     prometheus_version: ExactVersion = PROMETHEUS_CHART_VERSION
+    """prometheus chart version (exact)."""
     kiali_version: ExactVersion = KIALI_CHART_VERSION
+    """kiali-server chart version (exact), in the range the Istio minor ships."""
     tracing_sampling: Annotated[float, Field(ge=0, le=100)] = 1.0
-    """Percent of requests traced, through Istio's Telemetry API (1 in prod, 100 in dev)."""
+    """Percent of requests traced (0-100), through Istio's Telemetry API (1 in prod, 100 in dev)."""
     calico_flows: bool = True
-    """Calico's Goldmane (flow aggregation) and Whisker (flow UI)."""
+    """Calico's Goldmane (flow aggregation) and Whisker (flow UI), with ``enabled`` only."""
     node_cidrs: tuple[Cidr, ...] = ()
     """Where the nodes (and so the API server, Felix and Typha) live, for the observability
     namespace's egress policy. Defaults: kind the IPv4 subnet of the Docker network the cluster
@@ -579,13 +644,21 @@ PLATFORM_NAMESPACES = ("kube-system", "istio-system", "calico-system")
 
 class Settings(_Settings):
     stack: DnsLabel
+    """The stack's name, from Pulumi (not a config key): the cluster is named after it when ``cluster.name`` is unset."""
     cluster: ClusterSettings = ClusterSettings()
+    """Where the cluster comes from (kind, existing, eks), its size, subnets and node image."""
     calico: CalicoSettings = CalicoSettings()
+    """tigera-operator chart version, IP-pool encapsulation, readiness timeout."""
     istio: IstioSettings = IstioSettings()
+    """Istio chart version, istio-cni, certificate authority, replicas, gateway namespace."""
     cert_manager: CertManagerSettings = CertManagerSettings()
+    """cert-manager and istio-csr versions, gateway issuer, ACME, HTTPS redirect."""
     apps: AppsSettings = AppsSettings()
+    """Sample services as data: name, port, versions, routes, who may call them."""
     observability: ObservabilitySettings = ObservabilitySettings()
+    """Prometheus, Kiali, tracing sampling and Calico flow visibility."""
     charts: ChartsSettings = ChartsSettings()
+    """Where the Helm charts come from: one mirror for every chart, or a repository per chart."""
 
     @rule("istio.ca", "certManager.enabled")
     def _mesh_ca_needs_cert_manager(self) -> Iterator[Problem]:

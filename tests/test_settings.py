@@ -712,3 +712,20 @@ def test_load_reports_namespaces_fields_and_rules_together() -> None:
         pulumi.runtime.set_all_config({}, [])
     keys = [line.split(": ", 1)[0].strip() for line in str(err.value).splitlines()[1:]]
     assert keys == ["mesh-platfrom:apps", "mesh-platform:cluster.workers", "mesh-platform:charts", "mesh-platform:istio.ca"]
+
+
+def test_every_settings_field_says_what_it_does() -> None:
+    # The string under each field is its description: the README's reference and the message for a
+    # missing key quote it.
+    undocumented = [
+        f"{m.__name__}.{n}" for m in _models() for n, f in m.model_fields.items() if not (f.description or "").strip()
+    ]
+    assert not undocumented
+
+
+def test_a_missing_required_key_says_what_it_is_for() -> None:
+    _, lines = loader.validate({"cluster": {"provider": "existing", "existing": {}}}, "dev")
+    assert lines == [
+        "mesh-platform:cluster.existing.kubeconfig: Field required: path of a kubeconfig file for a cluster you already run "
+        "(it must have no CNI but Calico's); required with provider existing"
+    ]
