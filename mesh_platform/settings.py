@@ -230,7 +230,7 @@ class KindSettings(_Settings):
     """Host port (on 127.0.0.1) mapped to the gateway's HTTP NodePort, so the apps answer at
     ``http://localhost:<this>/``. kind only; change it when another program holds it."""
     https_host_port: Port = 8443
-    """Port on the host (127.0.0.1) mapped to the gateway's HTTPS NodePort. kind only."""
+    """Host port (on 127.0.0.1) mapped to the gateway's HTTPS NodePort. kind only."""
     http_node_port: NodePort = 30080
     """NodePort (30000-32767) of the gateway's HTTP listener, the container port kind maps to
     ``httpHostPort``. kind only."""
@@ -395,7 +395,8 @@ class IstioSettings(_Settings):
     """Version of Istio's base, cni, istiod and gateway charts (exact, no leading ``v``); its minor
     decides which istio-csr and Kiali versions fit."""
     cni: bool = False
-    """Install istio-cni so pods need no NET_ADMIN init container (workload namespaces go restricted)."""
+    """Install istio-cni so pods need no NET_ADMIN init container; workload namespaces then enforce Pod
+    Security ``restricted`` instead of ``privileged``."""
     ca: Literal["istiod", "cert-manager"] = "istiod"
     """Who signs workload certificates: istiod's own CA, or cert-manager through istio-csr (needs
     ``certManager.enabled``)."""
@@ -627,9 +628,12 @@ class ChartsSettings(_Settings):
     """Where each Helm chart is fetched from: air-gapped clusters and sites behind a chart proxy."""
 
     mirror: ChartRepo | None = None
-    """One Helm repository that serves every chart the stack installs, at the pinned versions."""
+    """One Helm repository (http:// or https://) for every release: its index.yaml must list every
+    chart the stack installs, at the pinned versions."""
     repos: dict[ChartName, ChartRepo] = Field(default_factory=dict)
-    """Per chart (``tigera-operator``, ``istiod``, ...): its repository; wins over ``mirror``."""
+    """One repository per chart, which wins over ``mirror``, keyed by chart name: ``tigera-operator``,
+    ``base``, ``cni``, ``istiod``, ``gateway``, ``cert-manager``, ``cert-manager-istio-csr``,
+    ``prometheus``, ``kiali-server``."""
 
     def repo(self, chart: str) -> str:
         """The repository ``chart`` is installed from: its own entry, else the mirror, else upstream."""
