@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import typing
 
 import pulumi
@@ -384,24 +385,23 @@ def test_four_problems_are_reported_at_once() -> None:
     ]
 
 
-def _first_line_only(err) -> list[str]:
-    return _error_lines(err)[:1]
+_error_lines, _rule_problems = loader._error_lines, loader._rule_problems
 
 
-_error_lines = loader._error_lines
+#: Loaders that stop early, each of which the four-problems test must catch.
+STOPS_EARLY = [
+    # Rules only once every field passes (pydantic's own model validators): two lines, not four.
+    ("rules wait for the fields", loader._Pruned, ("remove", lambda self, errors: False)),
+    # Stop at the first field error.
+    ("first field error only", loader, ("_error_lines", lambda err: _error_lines(err)[:1])),
+    # Stop at the first cross-field problem.
+    ("first rule problem only", loader, ("_rule_problems", lambda *a: itertools.islice(_rule_problems(*a), 1))),
+    # Skip every rule: field errors only.
+    ("no rules", loader, ("_rule_problems", lambda *a: iter(()))),
+]
 
 
-@pytest.mark.parametrize(
-    ("mutation", "target", "replacement"),
-    [
-        # Rules only once every field passes (pydantic's own model validators): two lines, not four.
-        ("rules wait for the fields", loader._Pruned, ("remove", lambda self, errors: False)),
-        # Stop at the first field error.
-        ("first error only", loader, ("_error_lines", _first_line_only)),
-        # Skip every rule: field errors only.
-        ("no rules", loader, ("_rule_problems", lambda *a: iter(()))),
-    ],
-)
+@pytest.mark.parametrize(("mutation", "target", "replacement"), STOPS_EARLY, ids=[m[0] for m in STOPS_EARLY])
 def test_the_four_problems_test_fails_on_a_loader_that_stops_early(monkeypatch, mutation, target, replacement) -> None:
     monkeypatch.setattr(target, *replacement)
     with pytest.raises(AssertionError):
