@@ -28,6 +28,7 @@ from typing import Any
 
 import pulumi
 from pydantic import BaseModel, ValidationError
+from pydantic.alias_generators import to_camel
 from pydantic.fields import FieldInfo
 
 from mesh_platform.settings import Settings, rules
@@ -191,8 +192,12 @@ def _parts(key: str) -> Path:
 
 
 def _overlap(read: Path, removed: Path) -> bool:
-    """Whether a key a rule reads is, holds or lies inside a removed one (``[]`` is any item)."""
-    return all(r == x or (r == "[]" and isinstance(x, int)) for r, x in zip(read, removed, strict=False))
+    """Whether a key a rule reads is, holds or lies inside a removed one (``[]`` is any item; a key
+    the user wrote in snake_case is the camelCase one the rule names)."""
+    return all(
+        r == (to_camel(x) if isinstance(x, str) else x) or (r == "[]" and isinstance(x, int))
+        for r, x in zip(read, removed, strict=False)
+    )
 
 
 def _rule_problems(model: BaseModel, tree: _Pruned, at: Path = ()) -> Iterator[tuple[str, str]]:

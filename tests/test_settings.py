@@ -664,6 +664,12 @@ SKIPPED = [
         "must sum to 100",
     ),
     (
+        # The image failed under its snake_case name: the rule, which names it nodeImage, is skipped all the same.
+        "snake_case key",
+        {"cluster": {"kubernetes_version": "1.34", "kind": {"node_image": "x"}}},
+        "does not match kubernetesVersion",
+    ),
+    (
         # services[0] lacks its port and is set aside: 'svc' is still a workload the user declared.
         "service without a port",
         {"apps": {"services": [{"name": "svc"}, {"name": "b", "port": 80, "allowFrom": ["svc"]}]}},
