@@ -15,8 +15,9 @@ cert-manager runs beside Istio, off the critical path, unless istio.ca is cert-m
 must wait for the CA issuer and istio-csr. A component is built only from what is built above it, so
 moving a constructor above what it waits for stops the program with a NameError at that call.
 
-Settings are read and validated first (mesh_platform/settings.py): a bad stack value stops the program
-with one clean message before any resource is registered.
+Settings are read and validated first (mesh_platform/loader.py, against the schema in
+mesh_platform/settings.py): a bad stack value stops the program with one clean message, every
+problem in it, before any resource is registered.
 """
 
 import pulumi
@@ -39,7 +40,7 @@ from components.observability import Observability, ObservabilityArgs
 from components.sample_apps import SampleApps, SampleAppsArgs, curl_commands
 from components.zero_trust import Endpoint, ZeroTrust, ZeroTrustArgs
 from mesh_platform import edges
-from mesh_platform.settings import load
+from mesh_platform.loader import load
 
 s = load()  # the stack's validated settings; nothing is registered if they are wrong
 

@@ -36,7 +36,8 @@ from mesh_platform.policy import (
     policy,
     tcp,
 )
-from mesh_platform.settings import JAEGER_IMAGE, ChartsSettings
+from mesh_platform.settings import ChartsSettings
+from mesh_platform.versions import JAEGER_IMAGE
 
 PROMETHEUS_LABELS = {"app.kubernetes.io/name": "prometheus", "app.kubernetes.io/component": "server"}
 KIALI_LABELS = {"app.kubernetes.io/name": "kiali"}

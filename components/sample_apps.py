@@ -16,7 +16,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from mesh_platform.kube import TOKEN
-from mesh_platform.settings import CURL_IMAGE, ECHO_IMAGE, AppsSettings, Service
+from mesh_platform.settings import AppsSettings, Service
+from mesh_platform.versions import CURL_IMAGE, ECHO_IMAGE
 
 GATEWAY_NAME = "mesh-gateway"
 #: Port 80 when it only redirects to HTTPS (certManager.httpsRedirect).

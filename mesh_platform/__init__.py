@@ -1,6 +1,9 @@
 """The program's own library, beside its components: what ``__main__.py`` and the components share.
 
-- ``settings``: the stack's typed settings, validated before anything is registered;
+- ``settings``: the schema of the stack's typed settings: every key, its type, default and rules;
+- ``loader``: reads the stack's config and validates it before anything is registered, reporting
+  every problem at once;
+- ``versions``: every pinned version and image, and the compatibility matrix they are checked against;
 - ``edges``: every ordering and data edge between components, with its reason;
 - ``kube``: the Kubernetes building blocks every component uses (the one provider, a pinned Helm
   release, STRICT mTLS) and the ``Cluster`` surface;

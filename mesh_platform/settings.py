@@ -1,131 +1,51 @@
-"""Typed, frozen settings for one stack, validated before any resource is registered.
+"""The schema of a stack's settings: every key, its type, its default, its rules.
 
-Every stack value lives under one of the grouped keys in ``KNOWN_KEYS`` (``mesh-platform:cluster``,
-``mesh-platform:calico`` ...). ``load()`` reads them, fills in the defaults below and validates the
-whole tree with pydantic (``extra="forbid"``, so an unknown or misspelt key is an error, not a
-silently ignored value). Every problem found is reported at once, each line naming the key, the
-bad value and what is allowed, raised as ``pulumi.RunError`` so ``pulumi up`` prints one clean
-message instead of a traceback.
+Every stack value lives under one of the grouped keys of ``Settings`` (``mesh-platform:cluster``,
+``mesh-platform:calico`` ...); ``mesh_platform/loader.py`` reads them and validates the whole tree
+against these models. Every rule is written once, in one of two places:
 
-Everything a user deploys is pinned here, once: chart versions and images (tag plus digest where
-the upstream publishes one). Components never hard-code a version.
+- a rule about one value is its field's type (``Cidr``, ``DnsLabel``, ``Port`` ...), checked by
+  pydantic, which reports every field that breaks its type in one pass;
+- a rule over several values is a ``@rule`` method on the model that holds them all, naming the
+  keys it reads; the loader runs each one whose keys are all valid, so cross-field problems are
+  reported together with the field errors, not after they are fixed.
+
+Unknown keys are errors (``extra="forbid"``) and nothing is coerced (``strict``). The versions the
+defaults name, and the compatibility matrix the stack is checked against, are in
+``mesh_platform/versions.py``.
 """
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
-import json
 import re
-from collections.abc import Iterable, Mapping
-from typing import Annotated, Any, Literal, NamedTuple
+from collections.abc import Callable, Iterator, Mapping
+from typing import Annotated, Any, Literal
 
-import pulumi
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, model_validator
 from pydantic.alias_generators import to_camel
 
 from mesh_platform.kube import ISTIO_NAMESPACE
-
-PROJECT = "mesh-platform"
-
-# --- Pins: the one place where versions of deployed things are named --------------------------
-
-#: The kind release whose node images the stack accepts (``KIND_NODE_IMAGES`` below).
-KIND_VERSION = "v0.33.0"
-#: The Kubernetes minor a stack gets when it names none: the newest that every component supports
-#: (``KUBERNETES_SUPPORT`` below; Calico 3.31 stops at 1.35).
-KUBERNETES_VERSION = "1.35"
-#: tigera-operator chart (Calico 3.31); the chart's versions carry a leading ``v``.
-CALICO_CHART_VERSION = "v3.31.7"
-CALICO_REPO = "https://docs.tigera.io/calico/charts"
-#: Istio's base/cni/istiod/gateway charts share one version (no leading ``v``).
-ISTIO_VERSION = "1.30.5"
-ISTIO_REPO = "https://istio-release.storage.googleapis.com/charts"
-CERT_MANAGER_VERSION = "v1.21.1"
-#: istio-csr's release built against the Istio minor in use (``ISTIO_CSR_FOR_ISTIO`` below).
-ISTIO_CSR_VERSION = "v0.17.0"
-JETSTACK_REPO = "https://charts.jetstack.io"
-PROMETHEUS_CHART_VERSION = "27.42.0"
-PROMETHEUS_REPO = "https://prometheus-community.github.io/helm-charts"
-#: kiali-server chart, from the range Istio ships for its minor (``KIALI_FOR_ISTIO`` below).
-KIALI_CHART_VERSION = "2.26.0"
-KIALI_REPO = "https://kiali.org/helm-charts"
-#: Sample workloads: a static HTTP echo server (no shell, runs as any UID, read-only root works)
-#: and curl for the in-mesh client and the callers. Digests: the multi-arch index of each tag.
-ECHO_IMAGE = "docker.io/hashicorp/http-echo:1.0.0@sha256:fcb75f691c8b0414d670ae570240cbf95502cc18a9ba57e982ecac589760a186"
-CURL_IMAGE = "docker.io/curlimages/curl:8.11.1@sha256:c1fe1679c34d9784c1b0d1e5f62ac0a79fca01fb6377cdd33e90473c6f9f9a69"
-#: Jaeger v2 all-in-one (in-memory): receives the mesh's spans over OTLP, serves the UI.
-JAEGER_IMAGE = "docker.io/jaegertracing/jaeger:2.17.0@sha256:6266573208d665ce5c17483bce0a75d0806480d92c84766d288d0aee885ce708"
-
-# --- Compatibility matrix: what may be combined, each row with the upstream source it comes from ---
-#
-# Bumping a pin: move the pin above, then the row it falls under here (or add one, with its
-# source), then the recorded chart values in tests/data/chart_values.yaml. tests/test_settings.py
-# and tests/test_chart_values.py fail until all three agree.
-
-#: Component line → (oldest, newest) Kubernetes minor it supports, and where that is stated.
-KUBERNETES_SUPPORT: dict[tuple[str, str], tuple[str, str, str]] = {
-    ("istio", "1.30"): ("1.32", "1.36", "istio.io docs/releases/supported-releases (support status table)"),
-    ("calico", "3.31"): ("1.32", "1.35", "docs.tigera.io calico/3.31 getting-started/kubernetes/requirements"),
-    ("certManager", "1.20"): ("1.32", "1.35", "cert-manager/website content/docs/releases/README.md"),
-    ("certManager", "1.21"): ("1.33", "1.36", "cert-manager/website content/docs/releases/README.md"),
-}
-#: Istio minor → the istio-csr minor built against its APIs (cert-manager/istio-csr release notes).
-ISTIO_CSR_FOR_ISTIO: dict[str, str] = {"1.30": "0.17"}
-#: Istio minor → (oldest, newest) kiali-server minor: the range Istio's own samples/addons ship
-#: (istio/istio release-1.30 samples/addons/kiali.yaml, 2.22 through 2.26).
-KIALI_FOR_ISTIO: dict[str, tuple[str, str]] = {"1.30": ("2.22", "2.26")}
-#: kind release → the node images it was built with, by digest ("Images pre-built for this
-#: release", github.com/kubernetes-sigs/kind/releases/tag/v0.33.0).
-KIND_NODE_IMAGES: dict[str, dict[str, str]] = {
-    "v0.33.0": {
-        "1.37": "kindest/node:v1.37.0@sha256:a1ed56cfb0e7b93589bdf97c8cd566405a265939e3620fc4f5de89adff580ae5",
-        "1.36": "kindest/node:v1.36.4@sha256:099e049362a1526b2db71494e1947aae99bd16290d7c895f2b7ea312e3cbfaed",
-        "1.35": "kindest/node:v1.35.8@sha256:07b2536e30b803ed61d1677a79df6115f798ce64c80f9e22f6ed45afd09323c0",
-        "1.34": "kindest/node:v1.34.11@sha256:44e222ee2132dab25ff87301682f89eb82c7880ea3a1bf543bfe9708fd08d67d",
-    },
-}
-#: kind v0.33.0's image for the default Kubernetes minor.
-KIND_NODE_IMAGE = KIND_NODE_IMAGES[KIND_VERSION][KUBERNETES_VERSION]
-#: EKS minor → (end of standard support, end of extended support), docs.aws.amazon.com
-#: eks/latest/userguide/kubernetes-versions (14 months standard, then 12 billed) and its calendar.
-EKS_VERSIONS: dict[str, tuple[str, str]] = {
-    "1.33": ("2026-07-29", "2027-07-29"),
-    "1.34": ("2026-12-02", "2027-12-02"),
-    "1.35": ("2027-03-27", "2028-03-27"),
-}
-
-
-class Chart(NamedTuple):
-    version: str
-    """The pin: what a stack installs unless it names another version."""
-    repo: str
-    """The Helm repository it comes from when ``charts`` names no mirror for it."""
-
-
-#: Every chart the stack installs, by name: the one list of them. ``charts.repos`` accepts exactly
-#: these names; the local control plane's stand-ins and the recorded chart values follow it.
-CHARTS: dict[str, Chart] = {
-    "tigera-operator": Chart(CALICO_CHART_VERSION, CALICO_REPO),
-    "base": Chart(ISTIO_VERSION, ISTIO_REPO),
-    "cni": Chart(ISTIO_VERSION, ISTIO_REPO),
-    "istiod": Chart(ISTIO_VERSION, ISTIO_REPO),
-    "gateway": Chart(ISTIO_VERSION, ISTIO_REPO),
-    "cert-manager": Chart(CERT_MANAGER_VERSION, JETSTACK_REPO),
-    "cert-manager-istio-csr": Chart(ISTIO_CSR_VERSION, JETSTACK_REPO),
-    "prometheus": Chart(PROMETHEUS_CHART_VERSION, PROMETHEUS_REPO),
-    "kiali-server": Chart(KIALI_CHART_VERSION, KIALI_REPO),
-}
-#: Chart name → the Helm repository it comes from when ``charts`` names no mirror for it.
-UPSTREAM_CHART_REPOS: dict[str, str] = {name: chart.repo for name, chart in CHARTS.items()}
-
-#: The stack's grouped config keys (``mesh-platform:<key>``); anything else is rejected.
-KNOWN_KEYS = ("cluster", "calico", "istio", "certManager", "apps", "observability", "charts")
-#: Config namespaces a stack file may use besides the project's: Pulumi's own (``pulumi:tags``,
-#: ``pulumi:disable-default-providers``) and those of the providers this program uses
-#: (requirements.txt), whose default providers read ``<provider>:<key>`` (``aws:region``,
-#: ``kubernetes:context``). Any other namespace is a typo, never silently ignored.
-PROVIDER_NAMESPACES = ("pulumi", "kubernetes", "aws", "awsx", "eks", "command")
+from mesh_platform.versions import (
+    CALICO_CHART_VERSION,
+    CERT_MANAGER_VERSION,
+    CHARTS,
+    EKS_VERSIONS,
+    ISTIO_CSR_FOR_ISTIO,
+    ISTIO_CSR_VERSION,
+    ISTIO_VERSION,
+    KIALI_CHART_VERSION,
+    KIALI_FOR_ISTIO,
+    KIND_NODE_IMAGE,
+    KIND_NODE_IMAGES,
+    KIND_VERSION,
+    KUBERNETES_SUPPORT,
+    KUBERNETES_VERSION,
+    PROMETHEUS_CHART_VERSION,
+    UPSTREAM_CHART_REPOS,
+    minor,
+    within,
+)
 
 # --- Field types: each carries its own rule and says what is allowed --------------------------
 
@@ -234,6 +154,18 @@ ChartRepo = Annotated[str, AfterValidator(_chart_repo)]
 ChartName = Literal[tuple(CHARTS)]  # type: ignore[valid-type]
 Port = Annotated[int, Field(ge=1, le=65535)]
 NodePort = Annotated[int, Field(ge=30000, le=32767)]
+#: Ports the Istio sidecar listens on in every injected pod (envoy admin, outbound/inbound capture,
+#: HBONE, merged metrics, health, prometheus): a workload port among them never receives traffic.
+SIDECAR_PORTS = (15000, 15001, 15004, 15006, 15008, 15020, 15021, 15090)
+
+
+def _not_a_sidecar_port(value: int) -> int:
+    if value in SIDECAR_PORTS:
+        raise ValueError(f"port {value} is reserved by the Istio sidecar ({', '.join(map(str, SIDECAR_PORTS))}); pick another")
+    return value
+
+
+ServicePort = Annotated[Port, AfterValidator(_not_a_sidecar_port)]
 
 
 class _Settings(BaseModel):
@@ -245,10 +177,46 @@ class _Settings(BaseModel):
         alias_generator=to_camel,
         populate_by_name=True,
         # No coercion: `workers: true` or `port: "80"` is an error naming the key, not a 1 or an 80.
-        # Stack values are validated as JSON (``parse``), where an array is a valid tuple and an
-        # integer a valid float.
+        # Stack values are validated as JSON (``loader.parse``), where an array is a valid tuple
+        # and an integer a valid float.
         strict=True,
+        # The string under each field is its description: the loader quotes it for a missing
+        # required key, the README's configuration reference is checked against these fields.
+        use_attribute_docstrings=True,
     )
+
+
+#: What a cross-field rule reports: (key below the model the rule is on, message); ``""`` is the
+#: model itself.
+Problem = tuple[str, str]
+Check = Callable[[Any], Iterator[Problem]]
+
+
+def rule(*reads: str) -> Callable[[Check], Check]:
+    """Mark a model method as a cross-field rule over the keys it ``reads``.
+
+    Keys are the stack file's (camelCase), below the model the rule is on; ``[]`` stands for every
+    item of a list (``routes[].destinations[].subset``). The method yields one ``Problem`` per thing
+    it finds wrong. The loader runs every rule whose keys all hold the user's own valid values,
+    whatever failed elsewhere, so all problems are reported at once; a rule that reads a key which
+    failed its own field rule is skipped, since it would judge a default put in its place.
+    """
+    if not reads:
+        raise ValueError("a rule names the keys it reads")
+
+    def mark(check: Check) -> Check:
+        check.reads = reads  # type: ignore[attr-defined]
+        return check
+
+    return mark
+
+
+def rules(model: type[BaseModel]) -> tuple[Check, ...]:
+    """The cross-field rules of ``model``, in the order they are written."""
+    found: dict[str, Check] = {}
+    for klass in reversed(model.__mro__):
+        found.update({name: v for name, v in vars(klass).items() if callable(v) and hasattr(v, "reads")})
+    return tuple(found.values())
 
 
 # --- cluster ----------------------------------------------------------------------------------
@@ -256,26 +224,36 @@ class _Settings(BaseModel):
 
 class KindSettings(_Settings):
     node_image: Image = KIND_NODE_IMAGE
-    """kind node image; its tag fixes the Kubernetes version (``cluster.kubernetesVersion`` must match)."""
+    """kind node image, by tag and digest: only the images of the pinned kind release are accepted, and
+    its tag must match ``cluster.kubernetesVersion``. Unset, that release's image for the stack's
+    Kubernetes minor. kind only."""
     http_host_port: Port = 8080
-    """Host port mapped to the gateway's HTTP NodePort: ``curl http://localhost:<this>/``."""
+    """Host port (on 127.0.0.1) mapped to the gateway's HTTP NodePort, so the apps answer at
+    ``http://localhost:<this>/``. kind only; change it when another program holds it."""
     https_host_port: Port = 8443
-    """Host port mapped to the gateway's HTTPS NodePort."""
+    """Host port (on 127.0.0.1) mapped to the gateway's HTTPS NodePort. kind only."""
     http_node_port: NodePort = 30080
+    """NodePort (30000-32767) of the gateway's HTTP listener, the container port kind maps to
+    ``httpHostPort``. kind only."""
     https_node_port: NodePort = 30443
+    """NodePort (30000-32767) of the gateway's HTTPS listener, mapped to ``httpsHostPort``; must differ
+    from ``httpNodePort``. kind only."""
 
 
 class ExistingSettings(_Settings):
     kubeconfig: str
-    """Path of a kubeconfig file for a cluster you already run (must already have no CNI but Calico's)."""
+    """Path of a kubeconfig file for a cluster you already run (it must have no CNI but Calico's);
+    required with provider ``existing``."""
     context: str | None = None
     """Context in that file; the file's current context when unset."""
 
 
 class EksSettings(_Settings):
     region: Region
+    """AWS region the cluster, its VPC and its nodes are created in, such as eu-west-1; required with provider ``eks``."""
     vpc_cidr: Cidr = "10.0.0.0/16"
-    """CIDR of the VPC the stack creates (ignored when ``vpcId`` is set)."""
+    """IPv4 CIDR of the VPC the stack creates (ignored when ``vpcId`` is set); must not overlap
+    ``cluster.serviceSubnet``."""
     availability_zones: Annotated[int, Field(ge=2, le=6)] = 2
     """How many AZs the created VPC spans (at least two, for the control plane and for HA)."""
     vpc_id: str | None = None
@@ -283,15 +261,23 @@ class EksSettings(_Settings):
     # Lax only about the container (a list is a tuple): ClusterSettings' before-validator hands this
     # model Python lists, which strict mode would refuse. The items stay strict.
     private_subnet_ids: Annotated[tuple[str, ...], Strict(False)] = ()
+    """With ``vpcId``: the private subnets the nodes run in (at least two, in different AZs); ignored without it."""
     public_subnet_ids: Annotated[tuple[str, ...], Strict(False)] = ()
+    """With ``vpcId``: the public subnets for internet-facing load balancers such as the gateway's (at
+    least one); ignored without it."""
     public_access_cidrs: Annotated[tuple[Cidr, ...], Strict(False)] = ()
     """Who may reach the public API endpoint; empty means the endpoint is private only."""
     instance_type: str = "m6i.large"
+    """EC2 instance type of the managed node group's nodes, such as m6i.large."""
     desired_nodes: Annotated[int, Field(ge=1, le=100)] = 2
+    """Nodes the managed node group runs (a count, 1-100; ``minNodes`` <= this <= ``maxNodes``)."""
     min_nodes: Annotated[int, Field(ge=1, le=100)] = 2
+    """Fewest nodes the node group scales down to (a count, 1-100)."""
     max_nodes: Annotated[int, Field(ge=1, le=100)] = 4
+    """Most nodes the node group scales up to (a count, 1-100)."""
     nat_gateways: Literal["Single", "OnePerAz"] = "Single"
-    """NAT for the private subnets: one (cheaper) or one per AZ (survives an AZ outage)."""
+    """NAT for the private subnets of the created VPC: one (cheaper) or one per AZ (survives an AZ
+    outage); ignored with ``vpcId``."""
     admin_principal_arns: Annotated[
         tuple[Annotated[str, Field(pattern=r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/.+$")], ...], Strict(False)
     ] = ()
@@ -299,16 +285,23 @@ class EksSettings(_Settings):
     protect: bool = False
     """Protect the cluster, VPC and node group from ``pulumi destroy`` (prod)."""
 
-    @model_validator(mode="after")
-    def _check(self) -> EksSettings:
+    @rule("minNodes", "desiredNodes", "maxNodes")
+    def _node_counts_ordered(self) -> Iterator[Problem]:
         if not self.min_nodes <= self.desired_nodes <= self.max_nodes:
-            raise ValueError(
+            yield (
+                "desiredNodes",
                 f"node counts must satisfy minNodes <= desiredNodes <= maxNodes "
-                f"(got {self.min_nodes} <= {self.desired_nodes} <= {self.max_nodes})"
+                f"(got {self.min_nodes} <= {self.desired_nodes} <= {self.max_nodes})",
             )
+
+    @rule("vpcId", "privateSubnetIds", "publicSubnetIds")
+    def _own_vpc_names_its_subnets(self) -> Iterator[Problem]:
         if self.vpc_id and (len(self.private_subnet_ids) < 2 or len(self.public_subnet_ids) < 1):
-            raise ValueError("with vpcId set, give at least two privateSubnetIds and one publicSubnetIds")
-        return self
+            yield (
+                "vpcId",
+                f"with vpcId set, give at least two privateSubnetIds and one publicSubnetIds "
+                f"(got {len(self.private_subnet_ids)} and {len(self.public_subnet_ids)})",
+            )
 
 
 ClusterProvider = Literal["kind", "existing", "eks"]
@@ -318,22 +311,30 @@ class ClusterSettings(_Settings):
     provider: ClusterProvider = "kind"
     """Where the cluster comes from: ``kind`` (local), ``existing`` (a kubeconfig), ``eks`` (AWS)."""
     name: DnsLabel | None = None
-    """Cluster name; ``mesh-<stack>`` when unset."""
+    """Cluster name (a DNS-1123 label); ``mesh-<stack>`` when unset."""
     kubernetes_version: K8sMinor = KUBERNETES_VERSION
-    """Kubernetes minor version: the EKS version, the schema version for verification."""
+    """Kubernetes minor version, quoted (``"1.35"``): the EKS version, the schema version for
+    verification; on kind it picks the node image. Refused outside the compatibility matrix."""
     workers: Annotated[int, Field(ge=0, le=10)] = 1
-    """kind worker nodes besides the control plane."""
+    """kind worker nodes besides the control plane (a count, 0-10). kind only."""
     pod_subnet: Cidr = "10.244.0.0/16"
-    """Pod CIDR: kind's podSubnet and Calico's IP pool (10.244/16 avoids home-LAN 192.168/16)."""
+    """Pod CIDR: kind's podSubnet and Calico's IP pool (10.244/16 avoids home-LAN 192.168/16); must not
+    overlap ``serviceSubnet``."""
     service_subnet: Cidr = "10.96.0.0/16"
+    """Service (ClusterIP) CIDR of the cluster kind or EKS creates; must not overlap ``podSubnet``, nor
+    on EKS ``eks.vpcCidr``."""
     kind: KindSettings = KindSettings()
+    """The kind cluster's node image and port mappings; read with provider ``kind`` only."""
     existing: ExistingSettings | None = None
+    """The cluster you already run; required with provider ``existing``."""
     eks: EksSettings | None = None
+    """The EKS cluster, its VPC and node group; required with provider ``eks`` (at least ``region``)."""
 
     @model_validator(mode="before")
     @classmethod
     def _node_image_for_version(cls, data: Any) -> Any:
-        # A kind stack that names only kubernetesVersion gets kind's own image for that minor.
+        # A default, not a check: a kind stack that names only kubernetesVersion gets kind's own
+        # image for that minor.
         if isinstance(data, Mapping) and isinstance(data.get("kubernetesVersion"), str):
             image = KIND_NODE_IMAGES[KIND_VERSION].get(data["kubernetesVersion"])
             kind = data.get("kind") or {}
@@ -341,26 +342,41 @@ class ClusterSettings(_Settings):
                 return {**data, "kind": {**kind, "nodeImage": image}}
         return data
 
-    @model_validator(mode="after")
-    def _check(self) -> ClusterSettings:
-        pods, services = ipaddress.ip_network(self.pod_subnet), ipaddress.ip_network(self.service_subnet)
-        if pods.overlaps(services):
-            raise ValueError(f"podSubnet {self.pod_subnet} overlaps serviceSubnet {self.service_subnet}; they must be disjoint")
+    @rule("podSubnet", "serviceSubnet")
+    def _subnets_disjoint(self) -> Iterator[Problem]:
+        if ipaddress.ip_network(self.pod_subnet).overlaps(ipaddress.ip_network(self.service_subnet)):
+            yield "podSubnet", f"podSubnet {self.pod_subnet} overlaps serviceSubnet {self.service_subnet}; they must be disjoint"
+
+    @rule("provider", "existing")
+    def _existing_needs_kubeconfig(self) -> Iterator[Problem]:
         if self.provider == "existing" and self.existing is None:
-            raise ValueError("provider 'existing' needs cluster.existing.kubeconfig")
+            yield "provider", "provider 'existing' needs cluster.existing.kubeconfig (the cluster's kubeconfig file)"
+
+    @rule("provider", "eks")
+    def _eks_needs_its_settings(self) -> Iterator[Problem]:
         if self.provider == "eks" and self.eks is None:
-            raise ValueError("provider 'eks' needs cluster.eks (at least region)")
-        if self.provider == "kind":
-            tag = self.kind.node_image.split(":", 1)[1].split("@")[0]
-            if not tag.startswith(f"v{self.kubernetes_version}."):
-                raise ValueError(f"kind.nodeImage tag {tag} does not match kubernetesVersion {self.kubernetes_version}")
-            if self.kind.http_node_port == self.kind.https_node_port:
-                raise ValueError("kind.httpNodePort and kind.httpsNodePort must differ")
-        if self.provider == "eks" and self.eks is not None and not self.eks.vpc_id:
-            vpc = ipaddress.ip_network(self.eks.vpc_cidr)
-            if vpc.overlaps(services):
-                raise ValueError(f"eks.vpcCidr {self.eks.vpc_cidr} overlaps serviceSubnet {self.service_subnet}")
-        return self
+            yield "provider", "provider 'eks' needs cluster.eks (at least region)"
+
+    @rule("provider", "kind.nodeImage", "kubernetesVersion")
+    def _node_image_is_the_version(self) -> Iterator[Problem]:
+        tag = self.kind.node_image.split(":", 1)[1].split("@")[0]
+        if self.provider == "kind" and not tag.startswith(f"v{self.kubernetes_version}."):
+            yield "kind.nodeImage", f"kind.nodeImage tag {tag} does not match kubernetesVersion {self.kubernetes_version}"
+
+    @rule("provider", "kind.httpNodePort", "kind.httpsNodePort")
+    def _node_ports_differ(self) -> Iterator[Problem]:
+        if self.provider == "kind" and self.kind.http_node_port == self.kind.https_node_port:
+            yield (
+                "kind.httpsNodePort",
+                f"kind.httpNodePort and kind.httpsNodePort must differ (both {self.kind.http_node_port})",
+            )
+
+    @rule("provider", "eks.vpcId", "eks.vpcCidr", "serviceSubnet")
+    def _vpc_clear_of_services(self) -> Iterator[Problem]:
+        if self.provider != "eks" or self.eks is None or self.eks.vpc_id:
+            return
+        if ipaddress.ip_network(self.eks.vpc_cidr).overlaps(ipaddress.ip_network(self.service_subnet)):
+            yield "eks.vpcCidr", f"eks.vpcCidr {self.eks.vpc_cidr} overlaps serviceSubnet {self.service_subnet}"
 
 
 # --- calico, istio ----------------------------------------------------------------------------
@@ -368,21 +384,29 @@ class ClusterSettings(_Settings):
 
 class CalicoSettings(_Settings):
     version: ExactVersion = CALICO_CHART_VERSION
+    """tigera-operator chart version, exact with its leading ``v``; its Calico line must be in the compatibility matrix."""
     encapsulation: Literal["VXLAN", "VXLANCrossSubnet", "IPIP", "IPIPCrossSubnet", "None"] = "VXLAN"
     """IP-pool encapsulation on kind (VXLAN: works across Docker's bridge without BGP)."""
     ready_timeout_minutes: Annotated[int, Field(ge=1, le=60)] = 10
-    """How long the readiness gate waits for the Installation's Ready condition."""
+    """How long the readiness gate waits for the Installation's Ready condition (minutes, 1-60)."""
 
 
 class IstioSettings(_Settings):
     version: ExactVersion = ISTIO_VERSION
+    """Version of Istio's base, cni, istiod and gateway charts (exact, no leading ``v``); its minor
+    decides which istio-csr and Kiali versions fit."""
     cni: bool = False
-    """Install istio-cni so pods need no NET_ADMIN init container (workload namespaces go restricted)."""
+    """Install istio-cni so pods need no NET_ADMIN init container; workload namespaces then enforce Pod
+    Security ``restricted`` instead of ``privileged``."""
     ca: Literal["istiod", "cert-manager"] = "istiod"
-    """Who signs workload certificates: istiod's own CA, or cert-manager through istio-csr."""
+    """Who signs workload certificates: istiod's own CA, or cert-manager through istio-csr (needs
+    ``certManager.enabled``)."""
     istiod_replicas: Annotated[int, Field(ge=1, le=5)] = 1
+    """istiod replicas (1-5); above one, a PodDisruptionBudget keeps one running through node drains."""
     gateway_replicas: Annotated[int, Field(ge=1, le=10)] = 1
+    """Ingress gateway replicas (1-10); above one, a PodDisruptionBudget keeps one serving."""
     gateway_namespace: DnsLabel = "istio-ingress"
+    """Namespace of the ingress gateway (a DNS-1123 label); the sample apps may not use it."""
 
 
 # --- cert-manager -----------------------------------------------------------------------------
@@ -395,31 +419,34 @@ SELFSIGNED_ISSUER = "mesh-platform-selfsigned"
 
 class AcmeSettings(_Settings):
     email: Email
+    """Where the ACME CA sends expiry notices, such as ops@example.com; an ACME issuer needs acme.email."""
     server: HttpsUrl = "https://acme-staging-v02.api.letsencrypt.org/directory"
+    """ACME directory URL (https://). The default is Let's Encrypt's staging directory, whose
+    certificates no browser trusts: name the production one for real use."""
 
 
 class CertManagerSettings(_Settings):
     enabled: bool = True
+    """Install cert-manager, the stack's CA and the gateway certificate; off, the gateway serves plain
+    HTTP only and ``istio.ca`` must be istiod."""
     version: ExactVersion = CERT_MANAGER_VERSION
+    """cert-manager chart version, exact with its leading ``v``; its line must be in the compatibility matrix."""
     istio_csr_version: ExactVersion = ISTIO_CSR_VERSION
+    """cert-manager-istio-csr chart version (exact), built for the Istio minor in use; installed only
+    with ``istio.ca: cert-manager``."""
     gateway_issuer: Literal["mesh-platform-ca", "mesh-platform-acme"] = CA_ISSUER
-    """ClusterIssuer that signs the gateway's certificate."""
+    """ClusterIssuer that signs the gateway's certificate: the stack's own CA, or ACME (then ``acme``
+    is required, and ``apps.hosts`` must be full DNS names)."""
     https_redirect: bool = False
-    """Answer plain HTTP on the gateway with a redirect to HTTPS."""
+    """Answer plain HTTP on the gateway with a 301 to HTTPS, on every path except the ACME HTTP-01
+    challenge, which stays served."""
     acme: AcmeSettings | None = None
+    """The ACME account; required with ``gatewayIssuer: mesh-platform-acme``."""
 
-    @model_validator(mode="before")
-    @classmethod
-    def _acme_needs_email(cls, data: Any) -> Any:
-        if isinstance(data, Mapping) and isinstance(data.get("acme"), Mapping) and not data["acme"].get("email"):
-            raise ValueError("an ACME issuer needs acme.email (where the CA sends expiry notices)")
-        return data
-
-    @model_validator(mode="after")
-    def _check(self) -> CertManagerSettings:
+    @rule("gatewayIssuer", "acme")
+    def _acme_issuer_needs_acme(self) -> Iterator[Problem]:
         if self.gateway_issuer == ACME_ISSUER and self.acme is None:
-            raise ValueError(f"gatewayIssuer {ACME_ISSUER} needs certManager.acme (email, server)")
-        return self
+            yield "gatewayIssuer", f"gatewayIssuer {ACME_ISSUER} needs certManager.acme (email, server)"
 
 
 # --- apps -------------------------------------------------------------------------------------
@@ -427,60 +454,73 @@ class CertManagerSettings(_Settings):
 
 class Destination(_Settings):
     subset: DnsLabel
+    """The version of its service (one of its ``versions``) this share of the traffic goes to."""
     weight: Annotated[int, Field(ge=0, le=100)] = 100
+    """Percent of the route's requests sent there (0-100); a route's weights sum to 100."""
 
 
 class Retries(_Settings):
     attempts: Annotated[int, Field(ge=1, le=10)]
+    """Retries after the first try (1-10), on connection failures, resets and 5xx answers."""
     per_try_timeout: Duration = "2s"
+    """Timeout of each try, a duration such as 500ms or 2s."""
 
 
 class Route(_Settings):
     prefix: PathPrefix | None = None
     """URI prefix this route matches; the route without one is the catch-all and must come last."""
     destinations: tuple[Destination, ...] = Field(min_length=1)
+    """Where matched requests go: one or more subsets, with weights summing to 100."""
     retries: Retries | None = None
+    """Retry failed requests; no retries when unset."""
     timeout: Duration | None = None
+    """Timeout of the whole request, retries included, a duration such as 10s; Istio's default (none) when unset."""
 
-    # Weights, subsets and the catch-all's place span several fields: ``apps_errors`` checks them
-    # all, so one run reports every one.
+    @rule("destinations[].weight")
+    def _weights_sum_to_100(self) -> Iterator[Problem]:
+        total = sum(d.weight for d in self.destinations)
+        if total != 100:
+            yield "", f"destination weights must sum to 100 (got {total})"
 
 
 class Service(_Settings):
     name: DnsLabel
-    port: Port
+    """Workload name (a DNS-1123 label): its Deployments, Service and ServiceAccount, and how
+    ``allowFrom`` lists name it."""
+    port: ServicePort
+    """Port the service listens on and is called at (1-65535, none the Istio sidecar reserves)."""
     versions: tuple[DnsLabel, ...] = ("v1",)
+    """Versions deployed side by side, one Deployment each with the pod label ``version``; routes send
+    traffic to them as subsets."""
     role: DnsLabel | None = None
     """Value of the pod label ``role`` (``frontend`` gets the seed's no-ingress intent)."""
     expose: bool = False
     """Route it through the ingress gateway (the gateway may then call it on ``port``)."""
     routes: tuple[Route, ...] = ()
+    """HTTP routes, in order, the first match winning; without any, no VirtualService is made and
+    requests spread over every version."""
     allow_from: tuple[DnsLabel, ...] = ()
     """Workloads (in ``apps.namespace``) that may call this service; enforced on both layers."""
     replicas: Annotated[int, Field(ge=1, le=10)] = 1
+    """Pods per version (1-10)."""
 
-    def errors(self) -> list[tuple[str, str]]:
-        """Every rule over several of its fields that it breaks, as (key below the service, message)."""
-        out = []
+    @rule("versions")
+    def _versions_unique(self) -> Iterator[Problem]:
         if len(set(self.versions)) != len(self.versions):
-            out.append(("versions", f"duplicate version in {list(self.versions)}"))
+            yield "versions", f"duplicate version in {list(self.versions)}"
+
+    @rule("versions", "routes[].destinations[].subset")
+    def _subsets_are_versions(self) -> Iterator[Problem]:
         for i, route in enumerate(self.routes):
-            total = sum(d.weight for d in route.destinations)
-            if total != 100:
-                out.append((f"routes[{i}]", f"destination weights must sum to 100 (got {total})"))
             for j, dest in enumerate(route.destinations):
                 if dest.subset not in self.versions:
-                    out.append(
-                        (
-                            f"routes[{i}].destinations[{j}]",
-                            f"names unknown subset {dest.subset!r}; known: {list(self.versions)}",
-                        )
-                    )
+                    yield f"routes[{i}].destinations[{j}]", f"names unknown subset {dest.subset!r}; known: {list(self.versions)}"
+
+    @rule("routes[].prefix")
+    def _catch_all_last(self) -> Iterator[Problem]:
+        for i, route in enumerate(self.routes):
             if route.prefix is None and i != len(self.routes) - 1:
-                out.append((f"routes[{i}]", "has no prefix (catch-all) but is not the last route"))
-        if self.port in (15000, 15001, 15004, 15006, 15008, 15020, 15021, 15090):
-            out.append(("port", f"port {self.port} is reserved by the Istio sidecar"))
-        return out
+                yield f"routes[{i}]", "has no prefix (catch-all) but is not the last route"
 
 
 def _demo_services() -> tuple[Service, ...]:
@@ -506,39 +546,46 @@ def _demo_services() -> tuple[Service, ...]:
 
 class AppsSettings(_Settings):
     enabled: bool = True
+    """Deploy the sample apps and their zero-trust policies."""
     namespace: DnsLabel = "demo"
+    """Namespace the sample workloads run in (a DNS-1123 label, not a platform namespace)."""
     hosts: tuple[Hostname, ...] = Field(default=("localhost",), min_length=1)
-    """Host names the gateway answers for (and the gateway certificate covers)."""
+    """Host names the gateway answers for (and the gateway certificate covers); with the ACME issuer,
+    full DNS names only."""
     client: bool = True
     """Run the in-mesh ``client`` workload (curl) to probe from."""
     services: tuple[Service, ...] = Field(default_factory=_demo_services)
+    """The sample services, as data; the two-service demo when unset."""
 
-    def errors(self) -> list[tuple[str, str]]:
-        """Every rule over several fields that the apps break, each once, as (key below ``apps``, message)."""
-        out = [(f"services[{i}].{key}", msg) for i, svc in enumerate(self.services) for key, msg in svc.errors()]
-        names = [s.name for s in self.services] + (["client"] if self.client else [])
+    @rule("services[].name", "client")
+    def _workload_names_unique(self) -> Iterator[Problem]:
+        names = list(self.workloads)
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
-            out.append(("services", f"duplicate workload names {dupes}; every service (and 'client') needs its own name"))
+            yield "services", f"duplicate workload names {dupes}; every service (and 'client') needs its own name"
+
+    @rule("services[].name", "services[].allowFrom", "client")
+    def _callers_known(self) -> Iterator[Problem]:
+        names = list(self.workloads)
         for i, svc in enumerate(self.services):
             for j, caller in enumerate(svc.allow_from):
                 key = f"services[{i}].allowFrom[{j}]"
                 if caller not in names:
-                    out.append((key, f"service {svc.name!r} allows calls from unknown workload {caller!r}; known: {names}"))
+                    yield key, f"service {svc.name!r} allows calls from unknown workload {caller!r}; known: {names}"
                 elif caller == svc.name:
-                    out.append((key, f"service {svc.name!r} lists itself in allowFrom"))
+                    yield key, f"service {svc.name!r} lists itself in allowFrom"
+
+    @rule("services[].name", "services[].expose", "services[].routes[].prefix")
+    def _one_exposed_catch_all(self) -> Iterator[Problem]:
         catch_alls = [s.name for s in self.services if s.expose and any(r.prefix is None for r in s.routes)]
         if len(catch_alls) > 1:
             # Exposed services share the gateway's hosts, so istiod merges their routes into one
             # virtual host and keeps only the first catch-all (SortVHostRoutes).
-            out.append(
-                (
-                    "services",
-                    f"exposed services {catch_alls} each have a catch-all route (no prefix); they share the "
-                    f"gateway's hosts, so only one would ever answer: give all but one of them prefixes",
-                )
+            yield (
+                "services",
+                f"exposed services {catch_alls} each have a catch-all route (no prefix); they share the "
+                f"gateway's hosts, so only one would ever answer: give all but one of them prefixes",
             )
-        return out
 
     @property
     def workloads(self) -> tuple[str, ...]:
@@ -558,13 +605,17 @@ class AppsSettings(_Settings):
 
 class ObservabilitySettings(_Settings):
     enabled: bool = False
+    """Install Prometheus, Kiali and Jaeger, and send the mesh's metrics and traces to them."""
     namespace: DnsLabel = "observability"
+    """Namespace of Prometheus, Kiali and Jaeger (a DNS-1123 label)."""
     prometheus_version: ExactVersion = PROMETHEUS_CHART_VERSION
+    """prometheus chart version (exact)."""
     kiali_version: ExactVersion = KIALI_CHART_VERSION
+    """kiali-server chart version (exact), in the range the Istio minor ships."""
     tracing_sampling: Annotated[float, Field(ge=0, le=100)] = 1.0
-    """Percent of requests traced, through Istio's Telemetry API (1 in prod, 100 in dev)."""
+    """Percent of requests traced (0-100), through Istio's Telemetry API (1 in prod, 100 in dev)."""
     calico_flows: bool = True
-    """Calico's Goldmane (flow aggregation) and Whisker (flow UI)."""
+    """Calico's Goldmane (flow aggregation) and Whisker (flow UI), with ``enabled`` only."""
     node_cidrs: tuple[Cidr, ...] = ()
     """Where the nodes (and so the API server, Felix and Typha) live, for the observability
     namespace's egress policy. Defaults: kind the IPv4 subnet of the Docker network the cluster
@@ -578,9 +629,12 @@ class ChartsSettings(_Settings):
     """Where each Helm chart is fetched from: air-gapped clusters and sites behind a chart proxy."""
 
     mirror: ChartRepo | None = None
-    """One Helm repository that serves every chart the stack installs, at the pinned versions."""
+    """One Helm repository (http:// or https://) for every release: its index.yaml must list every
+    chart the stack installs, at the pinned versions."""
     repos: dict[ChartName, ChartRepo] = Field(default_factory=dict)
-    """Per chart (``tigera-operator``, ``istiod``, ...): its repository; wins over ``mirror``."""
+    """One repository per chart, which wins over ``mirror``, keyed by chart name: ``tigera-operator``,
+    ``base``, ``cni``, ``istiod``, ``gateway``, ``cert-manager``, ``cert-manager-istio-csr``,
+    ``prometheus``, ``kiali-server``."""
 
     def repo(self, chart: str) -> str:
         """The repository ``chart`` is installed from: its own entry, else the mirror, else upstream."""
@@ -589,37 +643,136 @@ class ChartsSettings(_Settings):
 
 # --- the whole stack --------------------------------------------------------------------------
 
+#: Namespaces the platform itself runs in; the sample apps may not take one of them.
+PLATFORM_NAMESPACES = ("kube-system", ISTIO_NAMESPACE, "calico-system")
+
 
 class Settings(_Settings):
     stack: DnsLabel
+    """The stack's name, from Pulumi (not a config key): the cluster is named after it when ``cluster.name`` is unset."""
     cluster: ClusterSettings = ClusterSettings()
+    """Where the cluster comes from (kind, existing, eks), its size, subnets and node image."""
     calico: CalicoSettings = CalicoSettings()
+    """tigera-operator chart version, IP-pool encapsulation, readiness timeout."""
     istio: IstioSettings = IstioSettings()
+    """Istio chart version, istio-cni, certificate authority, replicas, gateway namespace."""
     cert_manager: CertManagerSettings = CertManagerSettings()
+    """cert-manager and istio-csr versions, gateway issuer, ACME, HTTPS redirect."""
     apps: AppsSettings = AppsSettings()
+    """Sample services as data: name, port, versions, routes, who may call them."""
     observability: ObservabilitySettings = ObservabilitySettings()
+    """Prometheus, Kiali, tracing sampling and Calico flow visibility."""
     charts: ChartsSettings = ChartsSettings()
+    """Where the Helm charts come from: one mirror for every chart, or a repository per chart."""
 
-    @model_validator(mode="after")
-    def _check(self) -> Settings:
-        if self.istio.ca == "cert-manager" and not self.cert_manager.enabled:
-            raise ValueError("istio.ca 'cert-manager' needs certManager.enabled true")
+    @rule("istio.ca", "certManager.enabled")
+    def _mesh_ca_needs_cert_manager(self) -> Iterator[Problem]:
+        if self.mesh_ca_is_cert_manager and not self.cert_manager.enabled:
+            yield (
+                "istio.ca",
+                "istio.ca 'cert-manager' needs certManager.enabled true (got false); enable cert-manager or set istio.ca istiod",
+            )
+
+    @rule("observability.enabled", "observability.nodeCidrs", "cluster.provider", "cluster.eks")
+    def _node_cidrs_known(self) -> Iterator[Problem]:
         if self.observability.enabled and not self.node_cidrs and self.cluster.provider != "kind":
-            raise ValueError("observability.nodeCidrs is required for this cluster (the nodes' addresses, for egress policy)")
-        if self.apps.namespace in ("kube-system", ISTIO_NAMESPACE, self.istio.gateway_namespace, "calico-system"):
-            raise ValueError(f"apps.namespace {self.apps.namespace!r} is a platform namespace; pick another")
-        if self.cert_manager.enabled and self.cert_manager.gateway_issuer == ACME_ISSUER:
-            for i, host in enumerate(self.apps.hosts):
-                if "." not in host:
-                    # istiod resolves a one-word VirtualService host to <host>.<namespace>.svc.cluster.local
-                    # (ResolveShortnameToFQDN), the solver Ingress's route included.
-                    raise ValueError(
-                        f"apps.hosts[{i}] {host!r} is one word, which gatewayIssuer {ACME_ISSUER} cannot serve: the "
-                        "ACME CA validates only public DNS names, and istiod reads the HTTP-01 solver's one-word "
-                        f"host as {host}.<namespace>.svc.cluster.local, so the challenge never reaches the solver; "
-                        "use a full DNS name such as app.example.com"
-                    )
-        return self
+            yield (
+                "observability.nodeCidrs",
+                f"observability.nodeCidrs is required for this cluster (the nodes' addresses, for egress "
+                f"policy): provider {self.cluster.provider!r} does not tell them"
+                + (" when cluster.eks.vpcId names a VPC of your own" if self.cluster.provider == "eks" else ""),
+            )
+
+    @rule("apps.namespace", "istio.gatewayNamespace")
+    def _apps_namespace_is_their_own(self) -> Iterator[Problem]:
+        platform = (*PLATFORM_NAMESPACES, self.istio.gateway_namespace)
+        if self.apps.namespace in platform:
+            yield (
+                "apps.namespace",
+                f"apps.namespace {self.apps.namespace!r} is a platform namespace; pick another "
+                f"(platform namespaces: {', '.join(platform)})",
+            )
+
+    @rule("certManager.enabled", "certManager.gatewayIssuer", "apps.hosts")
+    def _acme_hosts_are_dns_names(self) -> Iterator[Problem]:
+        if not (self.cert_manager.enabled and self.cert_manager.gateway_issuer == ACME_ISSUER):
+            return
+        for i, host in enumerate(self.apps.hosts):
+            if "." not in host:
+                # istiod resolves a one-word VirtualService host to <host>.<namespace>.svc.cluster.local
+                # (ResolveShortnameToFQDN), the solver Ingress's route included.
+                yield (
+                    f"apps.hosts[{i}]",
+                    f"apps.hosts[{i}] {host!r} is one word, which gatewayIssuer {ACME_ISSUER} cannot serve: the "
+                    "ACME CA validates only public DNS names, and istiod reads the HTTP-01 solver's one-word "
+                    f"host as {host}.<namespace>.svc.cluster.local, so the challenge never reaches the solver; "
+                    "use a full DNS name such as app.example.com",
+                )
+
+    # The compatibility matrix (mesh_platform/versions.py): one rule per pair of things it relates.
+
+    @rule("istio.version", "cluster.kubernetesVersion")
+    def _istio_runs_on_kubernetes(self) -> Iterator[Problem]:
+        yield from self._runs_on_kubernetes("istio", "istio.version", self.istio.version)
+
+    @rule("calico.version", "cluster.kubernetesVersion")
+    def _calico_runs_on_kubernetes(self) -> Iterator[Problem]:
+        yield from self._runs_on_kubernetes("calico", "calico.version", self.calico.version)
+
+    @rule("certManager.enabled", "certManager.version", "cluster.kubernetesVersion")
+    def _cert_manager_runs_on_kubernetes(self) -> Iterator[Problem]:
+        if self.cert_manager.enabled:
+            yield from self._runs_on_kubernetes("certManager", "certManager.version", self.cert_manager.version)
+
+    def _runs_on_kubernetes(self, component: str, key: str, version: str) -> Iterator[Problem]:
+        k8s = self.cluster.kubernetes_version
+        row = KUBERNETES_SUPPORT.get((component, minor(version)))
+        if row is None:
+            lines = sorted(line for c, line in KUBERNETES_SUPPORT if c == component)
+            yield key, f"{version} is not in the compatibility matrix; supported lines: {', '.join(lines)}"
+        elif not within(k8s, row[0], row[1]):
+            yield (
+                "cluster.kubernetesVersion",
+                f"{k8s} is outside the Kubernetes range of {key} {version} ({row[0]}-{row[1]}, {row[2]})",
+            )
+
+    @rule("istio.ca", "istio.version", "certManager.istioCsrVersion")
+    def _istio_csr_built_for_istio(self) -> Iterator[Problem]:
+        istio = minor(self.istio.version)
+        want = ISTIO_CSR_FOR_ISTIO.get(istio)
+        if self.mesh_ca_is_cert_manager and want and minor(self.cert_manager.istio_csr_version) != want:
+            yield (
+                "certManager.istioCsrVersion",
+                f"{self.cert_manager.istio_csr_version} is not built for istio.version {self.istio.version}; use v{want}.x",
+            )
+
+    @rule("observability.enabled", "istio.version", "observability.kialiVersion")
+    def _kiali_shipped_with_istio(self) -> Iterator[Problem]:
+        istio = minor(self.istio.version)
+        if self.observability.enabled and istio in KIALI_FOR_ISTIO:
+            low, high = KIALI_FOR_ISTIO[istio]
+            if not within(minor(self.observability.kiali_version), low, high):
+                yield (
+                    "observability.kialiVersion",
+                    f"{self.observability.kiali_version} is outside the Kiali range istio.version "
+                    f"{self.istio.version} ships ({low}-{high})",
+                )
+
+    @rule("cluster.provider", "cluster.kind.nodeImage")
+    def _node_image_of_kind_release(self) -> Iterator[Problem]:
+        images = KIND_NODE_IMAGES[KIND_VERSION]
+        if self.cluster.provider == "kind" and self.cluster.kind.node_image not in images.values():
+            yield (
+                "cluster.kind.nodeImage",
+                f"{self.cluster.kind.node_image} is not a node image of kind {KIND_VERSION}; "
+                f"use one of: {', '.join(images.values())}",
+            )
+
+    @rule("cluster.provider", "cluster.kubernetesVersion")
+    def _eks_offers_kubernetes(self) -> Iterator[Problem]:
+        k8s = self.cluster.kubernetes_version
+        if self.cluster.provider == "eks" and k8s not in EKS_VERSIONS:
+            yield "cluster.kubernetesVersion", f"EKS offers no Kubernetes {k8s}; supported: {', '.join(EKS_VERSIONS)}"
 
     @property
     def node_cidrs(self) -> tuple[str, ...]:
@@ -643,165 +796,3 @@ class Settings(_Settings):
     @property
     def cluster_name(self) -> str:
         return self.cluster.name or f"mesh-{self.stack}"[:63]
-
-
-def _loc(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if part == "[key]":  # pydantic's marker for a bad mapping key: the key itself is named already
-            continue
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
-    """The keys the model at ``loc`` (minus its last part) accepts, for 'unknown key' messages."""
-    model: Any = Settings
-    for part in loc[:-1]:
-        if isinstance(part, int):
-            continue
-        field = next((f for n, f in model.model_fields.items() if (f.alias or n) == part), None)
-        if field is None:
-            return []
-        ann = field.annotation
-        for candidate in (*getattr(ann, "__args__", ()), ann):
-            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-                model = candidate
-                break
-        else:
-            return []
-    return sorted(f.alias or n for n, f in model.model_fields.items() if n != "stack")
-
-
-def _error_lines(err: ValidationError) -> list[str]:
-    lines = []
-    for e in err.errors():
-        key = f"{PROJECT}:{_loc(e['loc'])}" if e["loc"] else f"{PROJECT} config"
-        if e["type"] == "extra_forbidden":
-            lines.append(f"{key}: unknown key; allowed here: {', '.join(_allowed_keys(e['loc']))}")
-            continue
-        msg = e["msg"].removeprefix("Value error, ")
-        if e["loc"][-1:] == ("kubernetesVersion",) and isinstance(e.get("input"), int | float):
-            # YAML reads 1.30 as the number 1.3: only a quoted version survives.
-            msg += f'; write it quoted, such as kubernetesVersion: "{KUBERNETES_VERSION}" (unquoted, 1.30 would be 1.3)'
-        given = e.get("input")
-        # A cross-field rule fails on a whole object: its message names the values at fault, and
-        # echoing the object (for a root rule, the whole stack config) would bury that line.
-        got = "" if isinstance(given, Mapping) else f" (got {json.dumps(given, default=str)})"
-        lines.append(f"{key}: {msg}{got}")
-    return lines
-
-
-def _minor(version: str) -> str:
-    return ".".join(version.removeprefix("v").split(".")[:2])
-
-
-def _minor_key(minor: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in minor.split("."))
-
-
-def _in(minor: str, low: str, high: str) -> bool:
-    return _minor_key(low) <= _minor_key(minor) <= _minor_key(high)
-
-
-def compatibility(s: Settings) -> list[str]:
-    """Every combination of versions outside the matrix above, one line each naming the keys."""
-    k8s = s.cluster.kubernetes_version
-    lines: list[str] = []
-    used = [("istio", "istio.version", s.istio.version), ("calico", "calico.version", s.calico.version)]
-    if s.cert_manager.enabled:
-        used.append(("certManager", "certManager.version", s.cert_manager.version))
-    for component, key, version in used:
-        lines_of = sorted(line for c, line in KUBERNETES_SUPPORT if c == component)
-        row = KUBERNETES_SUPPORT.get((component, _minor(version)))
-        if row is None:
-            lines.append(f"{PROJECT}:{key}: {version} is not in the compatibility matrix; supported lines: {', '.join(lines_of)}")
-        elif not _in(k8s, row[0], row[1]):
-            lines.append(
-                f"{PROJECT}:cluster.kubernetesVersion: {k8s} is outside the Kubernetes range of {key} {version} "
-                f"({row[0]}-{row[1]}, {row[2]})"
-            )
-    istio = _minor(s.istio.version)
-    if s.istio.ca == "cert-manager" and istio in ISTIO_CSR_FOR_ISTIO:
-        want = ISTIO_CSR_FOR_ISTIO[istio]
-        if _minor(s.cert_manager.istio_csr_version) != want:
-            lines.append(
-                f"{PROJECT}:certManager.istioCsrVersion: {s.cert_manager.istio_csr_version} is not built for "
-                f"istio.version {s.istio.version}; use v{want}.x"
-            )
-    if s.observability.enabled and istio in KIALI_FOR_ISTIO:
-        low, high = KIALI_FOR_ISTIO[istio]
-        if not _in(_minor(s.observability.kiali_version), low, high):
-            lines.append(
-                f"{PROJECT}:observability.kialiVersion: {s.observability.kiali_version} is outside the Kiali range "
-                f"istio.version {s.istio.version} ships ({low}-{high})"
-            )
-    if s.cluster.provider == "kind":
-        images = KIND_NODE_IMAGES[KIND_VERSION]
-        if s.cluster.kind.node_image not in images.values():
-            lines.append(
-                f"{PROJECT}:cluster.kind.nodeImage: {s.cluster.kind.node_image} is not a node image of kind "
-                f"{KIND_VERSION}; use one of: {', '.join(images.values())}"
-            )
-    if s.cluster.provider == "eks" and k8s not in EKS_VERSIONS:
-        lines.append(f"{PROJECT}:cluster.kubernetesVersion: EKS offers no Kubernetes {k8s}; supported: {', '.join(EKS_VERSIONS)}")
-    return lines
-
-
-def namespace_errors(keys: Iterable[str]) -> list[str]:
-    """One line for each stack config key outside the project's and the providers' namespaces.
-
-    ``mesh-platfrom:cluster`` or an unprefixed ``cluster`` would otherwise be ignored and every
-    default deployed; each line names the key it most probably meant.
-    """
-    meant = [f"{PROJECT}:{k}" for k in KNOWN_KEYS]
-    lines = []
-    for key in keys:
-        namespace, sep, name = key.partition(":")
-        if sep and namespace in (PROJECT, *PROVIDER_NAMESPACES):
-            continue
-        guesses = difflib.get_close_matches(f"{PROJECT}:{key}" if not sep else key, meant, n=1, cutoff=0.6)
-        if not guesses and sep:
-            # A misspelt provider (kubernets:context) keeps its key name.
-            guesses = [f"{ns}:{name}" for ns in difflib.get_close_matches(namespace, PROVIDER_NAMESPACES, n=1, cutoff=0.6)]
-        hint = f"did you mean {guesses[0]}?" if guesses else f"project keys are {PROJECT}:<{'|'.join(KNOWN_KEYS)}>"
-        what = "has no namespace" if not sep else f"namespace {namespace!r} is neither this project's nor a provider's"
-        lines.append(f"{key}: {what} ({PROJECT}, {', '.join(PROVIDER_NAMESPACES)}); {hint}")
-    return lines
-
-
-def parse(raw: Mapping[str, Any], stack: str) -> Settings:
-    """Validate already-decoded config (``{"cluster": {...}, ...}``); raises ``pulumi.RunError``.
-
-    Every problem is reported at once, one line each, so a user fixes a stack file in one pass.
-    """
-    lines = [f"{PROJECT}:{key}: unknown key; allowed: {', '.join(KNOWN_KEYS)}" for key in sorted(set(raw) - set(KNOWN_KEYS))]
-    known = {k: v for k, v in raw.items() if k in KNOWN_KEYS and v is not None}
-    try:
-        settings = Settings.model_validate_json(json.dumps({"stack": stack, **known}))
-    except ValidationError as err:
-        lines += _error_lines(err)
-    else:
-        lines += [f"{PROJECT}:apps.{key}: {msg}" for key, msg in settings.apps.errors()]
-        lines += compatibility(settings)
-    if lines:
-        raise pulumi.RunError("\n  ".join(["invalid stack configuration:", *lines]))
-    return settings
-
-
-def load() -> Settings:
-    """Read this stack's ``mesh-platform:*`` config from the Pulumi runtime and validate it."""
-    config = {**pulumi.runtime.config.get_config_env(), **pulumi.runtime.config.CONFIG.get()}
-    bad = namespace_errors(config)
-    if bad:
-        raise pulumi.RunError("\n  ".join(["invalid stack configuration:", *bad]))
-    raw: dict[str, Any] = {}
-    for full_key, value in config.items():
-        project, _, key = full_key.partition(":")
-        if project != PROJECT:
-            continue
-        try:
-            raw[key] = json.loads(value) if isinstance(value, str) else value
-        except json.JSONDecodeError:
-            raise pulumi.RunError(f"invalid stack configuration:\n  {full_key}: must be an object (got {value!r})") from None
-    return parse(raw, pulumi.get_stack())

@@ -246,7 +246,7 @@ def read_config(path: Path) -> tuple[dict[str, str], list[str]]:
     stack_config = data.get("config") or {}
     if not isinstance(stack_config, dict) or not all(isinstance(k, str) for k in stack_config):
         raise StackFileError(f"stack file {path}: 'config:' must map <namespace>:<key> names to values")
-    from mesh_platform.settings import namespace_errors
+    from mesh_platform.loader import namespace_errors
 
     bad = namespace_errors(stack_config)
     if bad:
@@ -263,7 +263,7 @@ def read_config(path: Path) -> tuple[dict[str, str], list[str]]:
 
 def settings(config_file: Path, stack: str) -> Any:
     """The validated ``mesh_platform.settings.Settings`` of a stack file (pulumi.RunError if invalid)."""
-    from mesh_platform.settings import parse
+    from mesh_platform.loader import parse
 
     config, _ = read_config(config_file)
     raw = {k.split(":", 1)[1]: _decoded(v) for k, v in config.items() if k.startswith(f"{PROJECT}:")}

@@ -8,7 +8,7 @@ import yaml
 from conftest import objects, one, run_config
 
 from components.calico import CalicoArgs, installation_spec
-from mesh_platform.settings import CALICO_CHART_VERSION, CALICO_REPO
+from mesh_platform.versions import CALICO_CHART_VERSION, CALICO_REPO
 
 
 def test_operator_chart_is_pinned_and_leaves_the_installation_to_the_stack(stack) -> None:

@@ -6,7 +6,8 @@ import pulumi
 import pytest
 from conftest import graph, objects, one, run_config
 
-from mesh_platform.settings import CERT_MANAGER_VERSION, ISTIO_CSR_VERSION, JETSTACK_REPO, parse
+from mesh_platform.loader import parse
+from mesh_platform.versions import CERT_MANAGER_VERSION, ISTIO_CSR_VERSION, JETSTACK_REPO
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 

@@ -16,11 +16,11 @@ import pytest
 import yaml
 from combinations import OFFERED, render
 
-from mesh_platform import settings
+from mesh_platform import versions
 
 RECORD = Path(__file__).parent / "data" / "chart_values.yaml"
 #: The pin each chart's record must match.
-PINS = {chart: pinned.version for chart, pinned in settings.CHARTS.items()}
+PINS = {chart: pinned.version for chart, pinned in versions.CHARTS.items()}
 
 
 @cache

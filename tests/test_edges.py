@@ -13,7 +13,8 @@ import pytest
 from combinations import OFFERED, Combo, render, stack_file
 
 from mesh_platform import edges
-from mesh_platform.settings import Settings, parse
+from mesh_platform.loader import parse
+from mesh_platform.settings import Settings
 from offline import engine
 from offline.engine import ROOT, Recording
 from offline.verify import invariants

@@ -26,6 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mesh_platform import settings as config
+from mesh_platform.loader import parse
 from offline import engine
 from offline.verify import __main__ as verify_cli
 
@@ -196,7 +197,7 @@ def test_mutated_stack_configs_are_accepted_or_refused_cleanly(case) -> None:
     stack, raw, invalid, done = case
     _count("config")
     try:
-        config.parse(raw, stack)
+        parse(raw, stack)
     except pulumi.RunError as err:
         assert str(err).startswith("invalid stack configuration:\n  mesh-platform"), str(err)
         return
@@ -262,7 +263,7 @@ def test_accepted_mutations_render_or_fail_cleanly(case) -> None:
     stack, raw, _, _ = case
     _count("render")
     try:
-        config.parse(raw, stack)
+        parse(raw, stack)
     except pulumi.RunError:
         return
     cfg = {f"mesh-platform:{k}": json.dumps(v) for k, v in raw.items()}

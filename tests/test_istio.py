@@ -5,7 +5,7 @@ from __future__ import annotations
 import yaml
 from conftest import objects, one, run_config
 
-from mesh_platform.settings import ISTIO_REPO, ISTIO_VERSION
+from mesh_platform.versions import ISTIO_REPO, ISTIO_VERSION
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 

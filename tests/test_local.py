@@ -22,7 +22,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from itest.local import build, charts, controlplane, langhost, operators, pki
 
-from mesh_platform.settings import UPSTREAM_CHART_REPOS
+from mesh_platform.versions import UPSTREAM_CHART_REPOS
 
 # --- build ------------------------------------------------------------------------------------
 
@@ -274,7 +274,7 @@ def test_stand_ins_are_the_charts_the_stack_installs_recorded_at_their_pins() ->
 def test_stand_ins_take_nothing_from_the_program() -> None:
     source = Path(charts.__file__).read_text()
     imported = set(re.findall(r"^from ((?:components|mesh_platform)\S*) import (.+)$", source, re.M))
-    assert imported == {("mesh_platform", "settings")}, imported  # the pins only
+    assert imported == {("mesh_platform", "versions")}, imported  # the pins only
 
 
 def _docs(chart: str) -> list[dict]:

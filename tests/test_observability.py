@@ -5,7 +5,7 @@ from __future__ import annotations
 from conftest import graph, objects, one
 
 from components import observability as obs
-from mesh_platform.settings import JAEGER_IMAGE, KIALI_CHART_VERSION, PROMETHEUS_CHART_VERSION
+from mesh_platform.versions import JAEGER_IMAGE, KIALI_CHART_VERSION, PROMETHEUS_CHART_VERSION
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 

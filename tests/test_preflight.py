@@ -7,7 +7,7 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from mesh_platform.settings import parse
+from mesh_platform.loader import parse
 from ops import preflight
 
 REGION = "eu-west-1"

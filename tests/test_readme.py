@@ -13,25 +13,40 @@ from offline.engine import ROOT
 README = (ROOT / "README.md").read_text()
 
 
-def _keys(model: type[BaseModel], prefix: str = "") -> list[str]:
+def _key_paths(model: type[BaseModel], prefix: str = "") -> list[str]:
+    """Every key a stack file may write below ``model``, as ``group.key``, ``[]`` for list items."""
     out = []
     for name, f in model.model_fields.items():
-        if name == "stack":
+        if name == "stack":  # the stack's name, from Pulumi, not a config key
             continue
-        key = f.alias or name
+        key = f"{prefix}{f.alias or name}"
         out.append(key)
-        nested = [
-            a for a in (typing.get_args(f.annotation) or (f.annotation,)) if isinstance(a, type) and issubclass(a, BaseModel)
-        ]
-        if nested and typing.get_origin(f.annotation) is not tuple:
-            out += _keys(nested[0], f"{prefix}{key}.")
+        nested = [a for a in (*typing.get_args(f.annotation), f.annotation) if isinstance(a, type) and issubclass(a, BaseModel)]
+        if nested:
+            out += _key_paths(nested[0], f"{key}[]." if typing.get_origin(f.annotation) is tuple else f"{key}.")
     return out
 
 
-def test_every_config_key_is_documented() -> None:
-    reference = README.split("## Configuration reference", 1)[1].split("\n## ", 1)[0]
-    missing = sorted({k for k in _keys(Settings) if f"`{k}`" not in reference})
+KEYS = _key_paths(Settings)
+REFERENCE = README.split("## Configuration reference", 1)[1].split("\n## ", 1)[0]
+#: The keys the reference documents: each group's heading, each table row's first column.
+DOCUMENTED = re.findall(r"^(?:### |\| )`([^`]+)`(?:$| \|)", REFERENCE, re.M)
+
+
+def test_the_walk_sees_nested_list_items() -> None:
+    assert {"apps.services[].allowFrom", "apps.services[].routes", "apps.services[].routes[].destinations[].weight"} <= set(KEYS)
+    assert {"cluster.kind.nodeImage", "certManager.acme.email", "charts.repos"} <= set(KEYS)
+
+
+def test_every_config_key_is_in_the_reference() -> None:
+    missing = [k for k in KEYS if k not in DOCUMENTED]
     assert not missing, f"README's configuration reference lacks {missing}"
+
+
+def test_every_key_the_reference_lists_exists() -> None:
+    unknown = [k for k in DOCUMENTED if k not in KEYS]
+    assert not unknown, f"README's configuration reference lists keys the settings do not have: {unknown}"
+    assert len(DOCUMENTED) == len(set(DOCUMENTED)), "a key is listed twice"
 
 
 def test_quick_start_is_the_two_commands() -> None:

@@ -6,7 +6,7 @@ import pulumi
 import pytest
 from conftest import graph, objects, one, run_config
 
-from mesh_platform.settings import parse
+from mesh_platform.loader import parse
 from offline.verify.routing import answer, gateway_servers
 
 NS = "demo"

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import itertools
+import typing
+
 import pulumi
 import pytest
 
-from mesh_platform import settings
-from mesh_platform.settings import ISTIO_REPO, UPSTREAM_CHART_REPOS, ChartName, parse
+from mesh_platform import loader, settings, versions
+from mesh_platform.loader import parse
+from mesh_platform.settings import ChartName
+from mesh_platform.versions import ISTIO_REPO, UPSTREAM_CHART_REPOS
 
 
 def test_defaults_are_pinned() -> None:
     s = parse({}, "dev")
     assert s.cluster.provider == "kind"
     assert s.cluster.pod_subnet == "10.244.0.0/16" and s.cluster.service_subnet == "10.96.0.0/16"
-    assert s.cluster.kind.node_image == settings.KIND_NODE_IMAGE and "@sha256:" in s.cluster.kind.node_image
+    assert s.cluster.kind.node_image == versions.KIND_NODE_IMAGE and "@sha256:" in s.cluster.kind.node_image
     assert s.calico.version == "v3.31.7" and s.istio.version == "1.30.5"
     assert s.cluster.kubernetes_version == "1.35" and s.cluster.kind.node_image.startswith("kindest/node:v1.35.8@sha256:")
     assert s.cert_manager.version == "v1.21.1" and s.cert_manager.istio_csr_version == "v0.17.0"
@@ -214,7 +219,7 @@ def test_every_row_inside_the_matrix_is_accepted() -> None:
     for minor in ("1.33", "1.34", "1.35"):
         assert parse({"cluster": {**EKS, "kubernetesVersion": minor}}, "prod").cluster.kubernetes_version == minor
         kind = parse({"cluster": {"kubernetesVersion": minor}} if minor != "1.33" else {}, "dev")
-        assert kind.cluster.kind.node_image in settings.KIND_NODE_IMAGES[settings.KIND_VERSION].values()
+        assert kind.cluster.kind.node_image in versions.KIND_NODE_IMAGES[versions.KIND_VERSION].values()
     assert parse({"istio": {"ca": "cert-manager"}, "observability": {"enabled": True}}, "dev").istio.ca == "cert-manager"
 
 
@@ -222,42 +227,42 @@ def test_the_default_kubernetes_is_the_newest_every_component_supports() -> None
     newest = min(
         (
             row[1]
-            for (component, line), row in settings.KUBERNETES_SUPPORT.items()
+            for (component, line), row in versions.KUBERNETES_SUPPORT.items()
             if (component, line) in {("istio", "1.30"), ("calico", "3.31"), ("certManager", "1.21")}
         ),
         key=lambda m: tuple(map(int, m.split("."))),
     )
-    assert newest == settings.KUBERNETES_VERSION
-    assert settings.KUBERNETES_VERSION in settings.EKS_VERSIONS
-    assert settings.KIND_NODE_IMAGES[settings.KIND_VERSION][settings.KUBERNETES_VERSION] == settings.KIND_NODE_IMAGE
+    assert newest == versions.KUBERNETES_VERSION
+    assert versions.KUBERNETES_VERSION in versions.EKS_VERSIONS
+    assert versions.KIND_NODE_IMAGES[versions.KIND_VERSION][versions.KUBERNETES_VERSION] == versions.KIND_NODE_IMAGE
 
 
 def test_every_pin_falls_in_a_row_of_the_matrix() -> None:
     # A bumped pin without its row (and source) fails here, not on a cluster.
     assert parse({}, "dev") is not None
     for component, pin in (
-        ("istio", settings.ISTIO_VERSION),
-        ("calico", settings.CALICO_CHART_VERSION),
-        ("certManager", settings.CERT_MANAGER_VERSION),
+        ("istio", versions.ISTIO_VERSION),
+        ("calico", versions.CALICO_CHART_VERSION),
+        ("certManager", versions.CERT_MANAGER_VERSION),
     ):
-        assert (component, settings._minor(pin)) in settings.KUBERNETES_SUPPORT, component
-    assert settings.ISTIO_CSR_FOR_ISTIO[settings._minor(settings.ISTIO_VERSION)] == settings._minor(settings.ISTIO_CSR_VERSION)
-    low, high = settings.KIALI_FOR_ISTIO[settings._minor(settings.ISTIO_VERSION)]
-    assert settings._in(settings._minor(settings.KIALI_CHART_VERSION), low, high)
+        assert (component, versions.minor(pin)) in versions.KUBERNETES_SUPPORT, component
+    assert versions.ISTIO_CSR_FOR_ISTIO[versions.minor(versions.ISTIO_VERSION)] == versions.minor(versions.ISTIO_CSR_VERSION)
+    low, high = versions.KIALI_FOR_ISTIO[versions.minor(versions.ISTIO_VERSION)]
+    assert versions.within(versions.minor(versions.KIALI_CHART_VERSION), low, high)
 
 
 def test_stack_images_are_pinned_by_digest() -> None:
-    for image in (settings.ECHO_IMAGE, settings.CURL_IMAGE, settings.JAEGER_IMAGE, settings.KIND_NODE_IMAGE):
+    for image in (versions.ECHO_IMAGE, versions.CURL_IMAGE, versions.JAEGER_IMAGE, versions.KIND_NODE_IMAGE):
         assert "@sha256:" in image and len(image.rsplit(":", 1)[1]) == 64, image
 
 
 def test_namespace_errors_pass_the_project_and_provider_namespaces() -> None:
     keys = ["mesh-platform:cluster", "kubernetes:context", "aws:region", "pulumi:tags", "eks:x", "awsx:y", "command:z"]
-    assert settings.namespace_errors(keys) == []
+    assert loader.namespace_errors(keys) == []
 
 
 def test_namespace_errors_name_the_key_meant() -> None:
-    lines = settings.namespace_errors(["mesh-platfrom:cluster", "cluster", "calcio", "zzz:qqq"])
+    lines = loader.namespace_errors(["mesh-platfrom:cluster", "cluster", "calcio", "zzz:qqq"])
     assert lines[0].startswith("mesh-platfrom:cluster: namespace 'mesh-platfrom' is neither")
     assert lines[0].endswith("did you mean mesh-platform:cluster?")
     assert lines[1].startswith("cluster: has no namespace") and lines[1].endswith("did you mean mesh-platform:cluster?")
@@ -269,7 +274,7 @@ def test_load_rejects_a_misspelt_namespace_before_anything_is_registered() -> No
     pulumi.runtime.set_all_config({"mesh-platfrom:cluster": '{"workers": 3}'}, [])
     try:
         with pytest.raises(pulumi.RunError, match="did you mean mesh-platform:cluster"):
-            settings.load()
+            loader.load()
     finally:
         pulumi.runtime.set_all_config({}, [])
 
@@ -308,7 +313,7 @@ def test_chart_names_are_the_charts_the_stack_installs(run) -> None:
 def test_every_chart_is_installed_at_the_pin_the_chart_list_names(run) -> None:
     rec = run(istio={"cni": True, "ca": "cert-manager"}, observability={"enabled": True})
     releases = rec.by_type("kubernetes:helm.sh/v3:Release")
-    assert {r.inputs["chart"]: r.inputs["version"] for r in releases} == {c: p.version for c, p in settings.CHARTS.items()}
+    assert {r.inputs["chart"]: r.inputs["version"] for r in releases} == {c: p.version for c, p in versions.CHARTS.items()}
 
 
 @pytest.mark.parametrize(
@@ -359,3 +364,380 @@ def test_every_multi_field_apps_error_is_reported_in_one_run_each_once() -> None
         "'frontnd'; known: ['my-service', 'frontend', 'client']",
     ]
     assert "{" not in str(err.value)  # no object dumped
+
+
+# --- every problem at once: field errors and cross-field rules together -------------------------
+
+FOUR_PROBLEMS = {
+    "cluster": {"workers": "2"},  # a field: not an integer
+    "apps": {"namespace": "Demo"},  # a field: not a DNS label
+    "istio": {"ca": "cert-manager"},  # a rule: the mesh CA needs cert-manager ...
+    "certManager": {"enabled": False},  # ... which is off
+    "calico": {"version": "v3.29.0"},  # a rule: a Calico line outside the matrix
+}
+
+
+def test_four_problems_are_reported_at_once() -> None:
+    with pytest.raises(pulumi.RunError) as err:
+        parse(FOUR_PROBLEMS, "dev")
+    assert str(err.value).splitlines() == [
+        "invalid stack configuration:",
+        '  mesh-platform:cluster.workers: Input should be a valid integer (got "2")',
+        "  mesh-platform:apps.namespace: must be a DNS-1123 label: lower-case letters, digits and '-', starting and "
+        'ending with a letter or digit, at most 63 characters (got "Demo")',
+        "  mesh-platform:istio.ca: istio.ca 'cert-manager' needs certManager.enabled true (got false); enable "
+        "cert-manager or set istio.ca istiod",
+        "  mesh-platform:calico.version: v3.29.0 is not in the compatibility matrix; supported lines: 3.31",
+    ]
+
+
+_error_lines, _rule_problems = loader._error_lines, loader._rule_problems
+
+
+#: Loaders that stop early, each of which the four-problems test must catch.
+STOPS_EARLY = [
+    # Rules only once every field passes (pydantic's own model validators): two lines, not four.
+    ("rules wait for the fields", loader._Pruned, ("remove", lambda self, errors: False)),
+    # Stop at the first field error.
+    ("first field error only", loader, ("_error_lines", lambda err: _error_lines(err)[:1])),
+    # Stop at the first cross-field problem.
+    ("first rule problem only", loader, ("_rule_problems", lambda *a: itertools.islice(_rule_problems(*a), 1))),
+    # Skip every rule: field errors only.
+    ("no rules", loader, ("_rule_problems", lambda *a: iter(()))),
+]
+
+
+@pytest.mark.parametrize(("mutation", "target", "replacement"), STOPS_EARLY, ids=[m[0] for m in STOPS_EARLY])
+def test_the_four_problems_test_fails_on_a_loader_that_stops_early(monkeypatch, mutation, target, replacement) -> None:
+    monkeypatch.setattr(target, *replacement)
+    with pytest.raises(AssertionError):
+        test_four_problems_are_reported_at_once()
+
+
+#: Two field errors in keys no rule reads: each rule below must be reported beside them.
+FIELD_ERRORS = {"calico": {"readyTimeoutMinutes": 0}, "istio": {"istiodReplicas": "2"}}
+FIELD_LINES = {
+    "mesh-platform:calico.readyTimeoutMinutes: Input should be greater than or equal to 1 (got 0)",
+    'mesh-platform:istio.istiodReplicas: Input should be a valid integer (got "2")',
+}
+SVC = {"name": "svc", "port": 8080, "versions": ["v1", "v2"]}
+EXISTING = {"provider": "existing", "existing": {"kubeconfig": "k"}}
+ACME = {"gatewayIssuer": "mesh-platform-acme", "acme": {"email": "ops@example.com"}}
+#: Every cross-field rule of the schema (model.method), a config that breaks it, and its line.
+RULES = [
+    (
+        "EksSettings._node_counts_ordered",
+        {"cluster": {**EKS, "kubernetesVersion": "1.34", "eks": {"region": "eu-west-1", "minNodes": 3}}},
+        "mesh-platform:cluster.eks.desiredNodes: node counts must satisfy minNodes <= desiredNodes <= maxNodes (got 3 <= 2 <= 4)",
+    ),
+    (
+        "EksSettings._own_vpc_names_its_subnets",
+        {
+            "cluster": {
+                **EKS,
+                "kubernetesVersion": "1.34",
+                "eks": {"region": "eu-west-1", "vpcId": "vpc-1", "privateSubnetIds": ["a"]},
+            }
+        },
+        "mesh-platform:cluster.eks.vpcId: with vpcId set, give at least two privateSubnetIds and one publicSubnetIds (got 1 and 0)",
+    ),
+    (
+        "ClusterSettings._subnets_disjoint",
+        {"cluster": {"podSubnet": "10.96.0.0/12"}},
+        "mesh-platform:cluster.podSubnet: podSubnet 10.96.0.0/12 overlaps serviceSubnet 10.96.0.0/16; they must be disjoint",
+    ),
+    (
+        "ClusterSettings._existing_needs_kubeconfig",
+        {"cluster": {"provider": "existing"}},
+        "mesh-platform:cluster.provider: provider 'existing' needs cluster.existing.kubeconfig",
+    ),
+    (
+        "ClusterSettings._eks_needs_its_settings",
+        {"cluster": {"provider": "eks", "kubernetesVersion": "1.34"}},
+        "mesh-platform:cluster.provider: provider 'eks' needs cluster.eks (at least region)",
+    ),
+    (
+        "ClusterSettings._node_image_is_the_version",
+        {"cluster": {"kubernetesVersion": "1.34", "kind": {"nodeImage": versions.KIND_NODE_IMAGE}}},
+        "mesh-platform:cluster.kind.nodeImage: kind.nodeImage tag v1.35.8 does not match kubernetesVersion 1.34",
+    ),
+    (
+        "ClusterSettings._node_ports_differ",
+        {"cluster": {"kind": {"httpsNodePort": 30080}}},
+        "mesh-platform:cluster.kind.httpsNodePort: kind.httpNodePort and kind.httpsNodePort must differ (both 30080)",
+    ),
+    (
+        "ClusterSettings._vpc_clear_of_services",
+        {"cluster": {**EKS, "kubernetesVersion": "1.34", "serviceSubnet": "10.0.0.0/16"}},
+        "mesh-platform:cluster.eks.vpcCidr: eks.vpcCidr 10.0.0.0/16 overlaps serviceSubnet 10.0.0.0/16",
+    ),
+    (
+        "CertManagerSettings._acme_issuer_needs_acme",
+        {"certManager": {"gatewayIssuer": "mesh-platform-acme"}},
+        "mesh-platform:certManager.gatewayIssuer: gatewayIssuer mesh-platform-acme needs certManager.acme (email, server)",
+    ),
+    (
+        "Route._weights_sum_to_100",
+        {
+            "apps": {
+                "services": [
+                    {**SVC, "routes": [{"destinations": [{"subset": "v1", "weight": 60}, {"subset": "v2", "weight": 30}]}]}
+                ]
+            }
+        },
+        "mesh-platform:apps.services[0].routes[0]: destination weights must sum to 100 (got 90)",
+    ),
+    (
+        "Service._versions_unique",
+        {"apps": {"services": [{**SVC, "versions": ["v1", "v1"]}]}},
+        "mesh-platform:apps.services[0].versions: duplicate version in ['v1', 'v1']",
+    ),
+    (
+        "Service._subsets_are_versions",
+        {"apps": {"services": [{**SVC, "routes": [{"destinations": [{"subset": "v3"}]}]}]}},
+        "mesh-platform:apps.services[0].routes[0].destinations[0]: names unknown subset 'v3'; known: ['v1', 'v2']",
+    ),
+    (
+        "Service._catch_all_last",
+        {
+            "apps": {
+                "services": [
+                    {
+                        **SVC,
+                        "routes": [{"destinations": [{"subset": "v1"}]}, {"prefix": "/a", "destinations": [{"subset": "v2"}]}],
+                    }
+                ]
+            }
+        },
+        "mesh-platform:apps.services[0].routes[0]: has no prefix (catch-all) but is not the last route",
+    ),
+    (
+        "AppsSettings._workload_names_unique",
+        {"apps": {"services": [SVC, SVC]}},
+        "mesh-platform:apps.services: duplicate workload names ['svc']; every service (and 'client') needs its own name",
+    ),
+    (
+        "AppsSettings._callers_known",
+        {"apps": {"services": [{**SVC, "allowFrom": ["ghost"]}]}},
+        "mesh-platform:apps.services[0].allowFrom[0]: service 'svc' allows calls from unknown workload 'ghost'; known: ['svc', 'client']",
+    ),
+    (
+        "AppsSettings._one_exposed_catch_all",
+        {
+            "apps": {
+                "services": [
+                    {**SVC, "expose": True, "routes": [{"destinations": [{"subset": "v1"}]}]},
+                    {**SVC, "name": "svc2", "expose": True, "routes": [{"destinations": [{"subset": "v2"}]}]},
+                ]
+            }
+        },
+        "mesh-platform:apps.services: exposed services ['svc', 'svc2'] each have a catch-all route (no prefix)",
+    ),
+    (
+        "Settings._mesh_ca_needs_cert_manager",
+        {"istio": {"ca": "cert-manager"}, "certManager": {"enabled": False}},
+        "mesh-platform:istio.ca: istio.ca 'cert-manager' needs certManager.enabled true (got false)",
+    ),
+    (
+        "Settings._node_cidrs_known",
+        {"cluster": EXISTING, "observability": {"enabled": True}},
+        "mesh-platform:observability.nodeCidrs: observability.nodeCidrs is required for this cluster (the nodes' addresses",
+    ),
+    (
+        "Settings._apps_namespace_is_their_own",
+        {"apps": {"namespace": "istio-system"}},
+        "mesh-platform:apps.namespace: apps.namespace 'istio-system' is a platform namespace; pick another",
+    ),
+    (
+        "Settings._acme_hosts_are_dns_names",
+        {"certManager": ACME, "apps": {"hosts": ["shop.example.com", "shop"]}},
+        "mesh-platform:apps.hosts[1]: apps.hosts[1] 'shop' is one word, which gatewayIssuer mesh-platform-acme cannot serve",
+    ),
+    (
+        "Settings._istio_runs_on_kubernetes",
+        {"istio": {"version": "1.28.4"}},
+        "mesh-platform:istio.version: 1.28.4 is not in the compatibility matrix; supported lines: 1.30",
+    ),
+    (
+        "Settings._calico_runs_on_kubernetes",
+        {"cluster": {**EXISTING, "kubernetesVersion": "1.36"}},
+        "mesh-platform:cluster.kubernetesVersion: 1.36 is outside the Kubernetes range of calico.version v3.31.7 (1.32-1.35,",
+    ),
+    (
+        "Settings._cert_manager_runs_on_kubernetes",
+        {"cluster": {**EXISTING, "kubernetesVersion": "1.32"}},
+        "mesh-platform:cluster.kubernetesVersion: 1.32 is outside the Kubernetes range of certManager.version v1.21.1 (1.33-1.36,",
+    ),
+    (
+        "Settings._istio_csr_built_for_istio",
+        {"istio": {"ca": "cert-manager"}, "certManager": {"istioCsrVersion": "v0.16.0"}},
+        "mesh-platform:certManager.istioCsrVersion: v0.16.0 is not built for istio.version 1.30.5; use v0.17.x",
+    ),
+    (
+        "Settings._kiali_shipped_with_istio",
+        {"observability": {"enabled": True, "kialiVersion": "2.20.0"}},
+        "mesh-platform:observability.kialiVersion: 2.20.0 is outside the Kiali range istio.version 1.30.5 ships (2.22-2.26)",
+    ),
+    (
+        "Settings._node_image_of_kind_release",
+        {"cluster": {"kind": {"nodeImage": "kindest/node:v1.35.0@sha256:" + "0" * 64}}},
+        "mesh-platform:cluster.kind.nodeImage: kindest/node:v1.35.0@sha256:" + "0" * 64 + " is not a node image of kind v0.33.0",
+    ),
+    (
+        "Settings._eks_offers_kubernetes",
+        {"cluster": {**EKS, "kubernetesVersion": "1.36"}},
+        "mesh-platform:cluster.kubernetesVersion: EKS offers no Kubernetes 1.36; supported: 1.33, 1.34, 1.35",
+    ),
+]
+
+
+def _merged(a: dict, b: dict) -> dict:
+    out = dict(a)
+    for key, value in b.items():
+        out[key] = _merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def _lines(raw: dict) -> set[str]:
+    _, lines = loader.validate(raw, "dev")
+    return set(lines)
+
+
+@pytest.mark.parametrize(("rule", "raw", "line"), RULES, ids=[r[0] for r in RULES])
+def test_each_rule_is_reported_together_with_the_field_errors(rule, raw, line) -> None:
+    alone = _lines(raw)
+    assert any(got.startswith(line) for got in alone), f"{rule}: {sorted(alone)}"
+    assert not alone & FIELD_LINES
+    # With two field errors elsewhere: exactly those two lines more, the rule's own unchanged.
+    assert _lines(_merged(raw, FIELD_ERRORS)) == alone | FIELD_LINES, rule
+
+
+def _models(model: type = settings.Settings) -> list[type]:
+    out = [model]
+    for field in model.model_fields.values():
+        for t in (*typing.get_args(field.annotation), field.annotation):
+            if isinstance(t, type) and issubclass(t, settings.BaseModel) and t not in out:
+                out += [m for m in _models(t) if m not in out]
+    return out
+
+
+def test_the_table_holds_every_rule_of_the_schema() -> None:
+    declared = {f"{m.__name__}.{r.__name__}" for m in _models() for r in settings.rules(m)}
+    assert declared == {r[0] for r in RULES}
+
+
+def _reads_a_key(model: type, parts: tuple) -> bool:
+    head, *rest = parts
+    field = next((f for f in model.model_fields.values() if f.alias == head), None)
+    if field is None:
+        return False
+    ann, rest = field.annotation, list(rest)
+    if rest[:1] == ["[]"]:
+        if typing.get_origin(ann) is not tuple:
+            return False
+        ann, rest = typing.get_args(ann)[0], rest[1:]
+    if not rest:
+        return True
+    nested = [t for t in (*typing.get_args(ann), ann) if isinstance(t, type) and issubclass(t, settings.BaseModel)]
+    return bool(nested) and _reads_a_key(nested[0], tuple(rest))
+
+
+def test_every_rule_reads_keys_its_model_has() -> None:
+    # A misspelt key in @rule(...) would never match a failed one, and the rule would judge a default.
+    for model in _models():
+        for check in settings.rules(model):
+            for key in check.reads:
+                assert _reads_a_key(model, loader._parts(key)), f"{model.__name__}.{check.__name__} reads {key!r}"
+
+
+SKIPPED = [
+    (
+        # The version failed: the image is not judged against the default put in its place.
+        "numeric kubernetesVersion",
+        {"cluster": {"kubernetesVersion": 1.34, "kind": {"nodeImage": versions.KIND_NODE_IMAGES["v0.33.0"]["1.34"]}}},
+        "does not match kubernetesVersion",
+    ),
+    (
+        # A weight failed: the default put in its place (100) is not summed with the others.
+        "weight as a string",
+        {
+            "apps": {
+                "services": [
+                    {**SVC, "routes": [{"destinations": [{"subset": "v1", "weight": "50"}, {"subset": "v2", "weight": 50}]}]}
+                ]
+            }
+        },
+        "must sum to 100",
+    ),
+    (
+        # The image failed under its snake_case name: the rule, which names it nodeImage, is skipped all the same.
+        "snake_case key",
+        {"cluster": {"kubernetes_version": "1.34", "kind": {"node_image": "x"}}},
+        "does not match kubernetesVersion",
+    ),
+    (
+        # services[0] lacks its port and is set aside: 'svc' is still a workload the user declared.
+        "service without a port",
+        {"apps": {"services": [{"name": "svc"}, {"name": "b", "port": 80, "allowFrom": ["svc"]}]}},
+        "unknown workload 'svc'",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "raw", "absent"), SKIPPED, ids=[s[0] for s in SKIPPED])
+def test_a_rule_that_reads_a_failed_key_is_not_run(case, raw, absent) -> None:
+    lines = _lines(raw)
+    assert lines, case
+    assert not [line for line in lines if absent in line], sorted(lines)
+
+
+@pytest.mark.parametrize(("case", "raw", "absent"), SKIPPED, ids=[s[0] for s in SKIPPED])
+def test_each_skipped_case_would_report_a_wrong_line_if_rules_judged_defaults(monkeypatch, case, raw, absent) -> None:
+    monkeypatch.setattr(loader, "_overlap", lambda read, removed: False)
+    assert [line for line in _lines(raw) if absent in line], case
+
+
+def test_rules_after_a_set_aside_list_item_name_the_users_own_index() -> None:
+    raw = {"apps": {"services": [{"name": "x"}, {**SVC, "routes": [{"destinations": [{"subset": "v9"}]}]}]}}
+    _, lines = loader.validate(raw, "dev")
+    assert lines[0].startswith("mesh-platform:apps.services[0].port: Field required")
+    assert lines[1:] == [
+        "mesh-platform:apps.services[1].routes[0].destinations[0]: names unknown subset 'v9'; known: ['v1', 'v2']"
+    ]
+
+
+def test_load_reports_namespaces_fields_and_rules_together() -> None:
+    pulumi.runtime.set_all_config(
+        {
+            "mesh-platfrom:apps": "{}",
+            "mesh-platform:cluster": '{"workers": true}',
+            "mesh-platform:istio": '{"ca": "cert-manager"}',
+            "mesh-platform:certManager": '{"enabled": false}',
+            "mesh-platform:charts": "not json",
+        },
+        [],
+    )
+    try:
+        with pytest.raises(pulumi.RunError) as err:
+            loader.load()
+    finally:
+        pulumi.runtime.set_all_config({}, [])
+    keys = [line.split(": ", 1)[0].strip() for line in str(err.value).splitlines()[1:]]
+    assert keys == ["mesh-platfrom:apps", "mesh-platform:cluster.workers", "mesh-platform:charts", "mesh-platform:istio.ca"]
+
+
+def test_every_settings_field_says_what_it_does() -> None:
+    # The string under each field is its description: the README's reference and the message for a
+    # missing key quote it.
+    undocumented = [
+        f"{m.__name__}.{n}" for m in _models() for n, f in m.model_fields.items() if not (f.description or "").strip()
+    ]
+    assert not undocumented
+
+
+def test_a_missing_required_key_says_what_it_is_for() -> None:
+    _, lines = loader.validate({"cluster": {"provider": "existing", "existing": {}}}, "dev")
+    assert lines == [
+        "mesh-platform:cluster.existing.kubeconfig: Field required: path of a kubeconfig file for a cluster you already run "
+        "(it must have no CNI but Calico's); required with provider existing"
+    ]

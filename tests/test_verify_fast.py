@@ -26,7 +26,7 @@ from offline.verify import bench, connectivity, pipeline, schema
 def _rendered(name: str) -> tuple[list[dict[str, Any]], Any]:
     """Objects and settings of a stack file, or of a generated stack ``bench-N``."""
     if name.startswith("bench-"):
-        from mesh_platform.settings import parse
+        from mesh_platform.loader import parse
 
         generated = bench.stack_config(int(name.removeprefix("bench-")))
         config = {k: json.dumps(v) for k, v in generated.items()}

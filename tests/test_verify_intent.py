@@ -7,7 +7,7 @@ from functools import cache
 
 import pytest
 
-from mesh_platform.settings import parse
+from mesh_platform.loader import parse
 from offline.verify import Flow
 from offline.verify.connectivity import flows
 from offline.verify.intent import check, expected, peers

@@ -99,11 +99,11 @@ def test_comment_job_skips_cancelled_runs_and_has_one_writer() -> None:
 
 
 def test_e2e_installs_the_kind_and_kubectl_the_node_image_belongs_to() -> None:
-    # The node image is pinned for one kind release (settings.KIND_NODE_IMAGES); another kind may not
+    # The node image is pinned for one kind release (versions.KIND_NODE_IMAGES); another kind may not
     # start it, and kubectl is supported within one minor of the API server.
-    from mesh_platform import settings
+    from mesh_platform import versions
 
     env = workflow("e2e-kind.yml")["env"]
-    assert env["KIND_VERSION"] == settings.KIND_VERSION
-    node_tag = settings.KIND_NODE_IMAGE.split(":")[1].split("@")[0]
+    assert env["KIND_VERSION"] == versions.KIND_VERSION
+    node_tag = versions.KIND_NODE_IMAGE.split(":")[1].split("@")[0]
     assert env["KUBECTL_VERSION"] == node_tag, (env["KUBECTL_VERSION"], node_tag)

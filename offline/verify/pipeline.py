@@ -9,7 +9,8 @@ from typing import Any
 import pulumi
 import yaml
 
-from mesh_platform.settings import KUBERNETES_VERSION, Settings
+from mesh_platform.settings import Settings
+from mesh_platform.versions import KUBERNETES_VERSION
 from offline import engine
 from offline.verify import Flow, Result, Route, Violation, connectivity, diff, intent, invariants, routing, schema
 

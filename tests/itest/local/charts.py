@@ -35,14 +35,14 @@ from pathlib import Path
 
 import yaml
 
-from mesh_platform import settings
+from mesh_platform import versions
 
 ROOT = Path(__file__).resolve().parents[3]
 #: What each real chart renders at its pin, with sources.
 FACTS = ROOT / "tests" / "data" / "upstream_charts.yaml"
 STAND_IN = {"mesh-platform.dev/stand-in": "true"}
-#: chart → the version its stand-in is packaged at: the stack's pins (``settings.CHARTS``).
-VERSIONS = {chart: pinned.version for chart, pinned in settings.CHARTS.items()}
+#: chart → the version its stand-in is packaged at: the stack's pins (``versions.CHARTS``).
+VERSIONS = {chart: pinned.version for chart, pinned in versions.CHARTS.items()}
 #: chart → (component directory prefix in the CRD directory, the files of a component directory
 #: that hold its CRDs). The same CRDs the real chart installs: tigera-operator's ``crds/``, Istio
 #: base's ``files/crd-all.gen.yaml``, cert-manager's ``templates/crd-*`` (``crds.enabled``).
@@ -253,7 +253,7 @@ def fetch_crds(out: Path, helm: str, mirror: str | None = None) -> list[Path]:
     written = []
     for chart, (verb, name) in _FETCH.items():
         component = CRD_COMPONENTS[chart][0]
-        repo = mirror or settings.UPSTREAM_CHART_REPOS[chart]
+        repo = mirror or versions.UPSTREAM_CHART_REPOS[chart]
         done = subprocess.run([helm, *verb, "--repo", repo, "--version", VERSIONS[chart]], capture_output=True, text=True)
         if done.returncode != 0:
             raise CrdsMissingError(

@@ -1,0 +1,118 @@
+"""Every version the stack deploys, pinned once, and the matrix of what may be combined.
+
+Chart versions and images (tag plus digest where the upstream publishes one) are named here and
+nowhere else: components and settings defaults read them, never hard-code one. The compatibility
+matrix below says which pins and stack values go together, each row with the upstream source it
+comes from; ``mesh_platform/settings.py`` refuses a stack outside it.
+
+Bumping a pin: move the pin, then the row it falls under (or add one, with its source), then the
+recorded chart values in tests/data/chart_values.yaml. tests/test_settings.py and
+tests/test_chart_values.py fail until all three agree.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+# --- Pins: the one place where versions of deployed things are named --------------------------
+
+#: The kind release whose node images the stack accepts (``KIND_NODE_IMAGES`` below).
+KIND_VERSION = "v0.33.0"
+#: The Kubernetes minor a stack gets when it names none: the newest that every component supports
+#: (``KUBERNETES_SUPPORT`` below; Calico 3.31 stops at 1.35).
+KUBERNETES_VERSION = "1.35"
+#: tigera-operator chart (Calico 3.31); the chart's versions carry a leading ``v``.
+CALICO_CHART_VERSION = "v3.31.7"
+CALICO_REPO = "https://docs.tigera.io/calico/charts"
+#: Istio's base/cni/istiod/gateway charts share one version (no leading ``v``).
+ISTIO_VERSION = "1.30.5"
+ISTIO_REPO = "https://istio-release.storage.googleapis.com/charts"
+CERT_MANAGER_VERSION = "v1.21.1"
+#: istio-csr's release built against the Istio minor in use (``ISTIO_CSR_FOR_ISTIO`` below).
+ISTIO_CSR_VERSION = "v0.17.0"
+JETSTACK_REPO = "https://charts.jetstack.io"
+PROMETHEUS_CHART_VERSION = "27.42.0"
+PROMETHEUS_REPO = "https://prometheus-community.github.io/helm-charts"
+#: kiali-server chart, from the range Istio ships for its minor (``KIALI_FOR_ISTIO`` below).
+KIALI_CHART_VERSION = "2.26.0"
+KIALI_REPO = "https://kiali.org/helm-charts"
+#: Sample workloads: a static HTTP echo server (no shell, runs as any UID, read-only root works)
+#: and curl for the in-mesh client and the callers. Digests: the multi-arch index of each tag.
+ECHO_IMAGE = "docker.io/hashicorp/http-echo:1.0.0@sha256:fcb75f691c8b0414d670ae570240cbf95502cc18a9ba57e982ecac589760a186"
+CURL_IMAGE = "docker.io/curlimages/curl:8.11.1@sha256:c1fe1679c34d9784c1b0d1e5f62ac0a79fca01fb6377cdd33e90473c6f9f9a69"
+#: Jaeger v2 all-in-one (in-memory): receives the mesh's spans over OTLP, serves the UI.
+JAEGER_IMAGE = "docker.io/jaegertracing/jaeger:2.17.0@sha256:6266573208d665ce5c17483bce0a75d0806480d92c84766d288d0aee885ce708"
+
+# --- Compatibility matrix: what may be combined, each row with the upstream source it comes from ---
+
+#: Component line → (oldest, newest) Kubernetes minor it supports, and where that is stated.
+KUBERNETES_SUPPORT: dict[tuple[str, str], tuple[str, str, str]] = {
+    ("istio", "1.30"): ("1.32", "1.36", "istio.io docs/releases/supported-releases (support status table)"),
+    ("calico", "3.31"): ("1.32", "1.35", "docs.tigera.io calico/3.31 getting-started/kubernetes/requirements"),
+    ("certManager", "1.20"): ("1.32", "1.35", "cert-manager/website content/docs/releases/README.md"),
+    ("certManager", "1.21"): ("1.33", "1.36", "cert-manager/website content/docs/releases/README.md"),
+}
+#: Istio minor → the istio-csr minor built against its APIs (cert-manager/istio-csr release notes).
+ISTIO_CSR_FOR_ISTIO: dict[str, str] = {"1.30": "0.17"}
+#: Istio minor → (oldest, newest) kiali-server minor: the range Istio's own samples/addons ship
+#: (istio/istio release-1.30 samples/addons/kiali.yaml, 2.22 through 2.26).
+KIALI_FOR_ISTIO: dict[str, tuple[str, str]] = {"1.30": ("2.22", "2.26")}
+#: kind release → the node images it was built with, by digest ("Images pre-built for this
+#: release", github.com/kubernetes-sigs/kind/releases/tag/v0.33.0).
+KIND_NODE_IMAGES: dict[str, dict[str, str]] = {
+    "v0.33.0": {
+        "1.37": "kindest/node:v1.37.0@sha256:a1ed56cfb0e7b93589bdf97c8cd566405a265939e3620fc4f5de89adff580ae5",
+        "1.36": "kindest/node:v1.36.4@sha256:099e049362a1526b2db71494e1947aae99bd16290d7c895f2b7ea312e3cbfaed",
+        "1.35": "kindest/node:v1.35.8@sha256:07b2536e30b803ed61d1677a79df6115f798ce64c80f9e22f6ed45afd09323c0",
+        "1.34": "kindest/node:v1.34.11@sha256:44e222ee2132dab25ff87301682f89eb82c7880ea3a1bf543bfe9708fd08d67d",
+    },
+}
+#: kind v0.33.0's image for the default Kubernetes minor.
+KIND_NODE_IMAGE = KIND_NODE_IMAGES[KIND_VERSION][KUBERNETES_VERSION]
+#: EKS minor → (end of standard support, end of extended support), docs.aws.amazon.com
+#: eks/latest/userguide/kubernetes-versions (14 months standard, then 12 billed) and its calendar.
+EKS_VERSIONS: dict[str, tuple[str, str]] = {
+    "1.33": ("2026-07-29", "2027-07-29"),
+    "1.34": ("2026-12-02", "2027-12-02"),
+    "1.35": ("2027-03-27", "2028-03-27"),
+}
+
+
+class Chart(NamedTuple):
+    version: str
+    """The pin: what a stack installs unless it names another version."""
+    repo: str
+    """The Helm repository it comes from when ``charts`` names no mirror for it."""
+
+
+#: Every chart the stack installs, by name: the one list of them. ``charts.repos`` accepts exactly
+#: these names; the local control plane's stand-ins and the recorded chart values follow it.
+CHARTS: dict[str, Chart] = {
+    "tigera-operator": Chart(CALICO_CHART_VERSION, CALICO_REPO),
+    "base": Chart(ISTIO_VERSION, ISTIO_REPO),
+    "cni": Chart(ISTIO_VERSION, ISTIO_REPO),
+    "istiod": Chart(ISTIO_VERSION, ISTIO_REPO),
+    "gateway": Chart(ISTIO_VERSION, ISTIO_REPO),
+    "cert-manager": Chart(CERT_MANAGER_VERSION, JETSTACK_REPO),
+    "cert-manager-istio-csr": Chart(ISTIO_CSR_VERSION, JETSTACK_REPO),
+    "prometheus": Chart(PROMETHEUS_CHART_VERSION, PROMETHEUS_REPO),
+    "kiali-server": Chart(KIALI_CHART_VERSION, KIALI_REPO),
+}
+#: Chart name → the Helm repository it comes from when ``charts`` names no mirror for it.
+UPSTREAM_CHART_REPOS: dict[str, str] = {name: chart.repo for name, chart in CHARTS.items()}
+
+# --- Reading the matrix -----------------------------------------------------------------------
+
+
+def minor(version: str) -> str:
+    """The minor line of a version: ``v3.31.7`` → ``3.31``, ``1.30.5`` → ``1.30``."""
+    return ".".join(version.removeprefix("v").split(".")[:2])
+
+
+def _minor_key(line: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in line.split("."))
+
+
+def within(line: str, low: str, high: str) -> bool:
+    """Whether the minor ``line`` lies in ``low``-``high`` (both included), compared numerically."""
+    return _minor_key(low) <= _minor_key(line) <= _minor_key(high)
