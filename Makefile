@@ -120,9 +120,10 @@ test: $(VENV)/.dev ## the whole test suite: unit tests, every stack verified, li
 	$(MAKE) --no-print-directory lint
 
 .PHONY: lint
-lint: $(VENV)/.dev ## ruff, shellcheck, actionlint (with shellcheck on every run: step), yamllint
+lint: $(VENV)/.dev ## ruff, mypy, shellcheck, actionlint (with shellcheck on every run: step), yamllint
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 	$(VENV)/bin/shellcheck scripts/*.sh .ci/run
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/actionlint .github/workflows/*.yml
 	$(VENV)/bin/yamllint --strict .

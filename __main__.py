@@ -40,10 +40,12 @@ from components.observability import Observability, ObservabilityArgs
 from components.sample_apps import SampleApps, SampleAppsArgs, curl_commands
 from components.zero_trust import Endpoint, ZeroTrust, ZeroTrustArgs
 from mesh_platform import edges
+from mesh_platform.kube import Cluster
 from mesh_platform.loader import load
 
 s = load()  # the stack's validated settings; nothing is registered if they are wrong
 
+cluster: Cluster  # kind, EKS or an existing one: the same surface (mesh_platform/kube.py)
 if s.cluster.provider == "kind":
     from components.kind_cluster import KindCluster, KindClusterArgs
 

@@ -130,7 +130,8 @@ class Calico(pulumi.ComponentResource):
                 custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout),
             ),
         )
-        outputs: dict = {"installation": self.ready.metadata["name"]}
+        # A CustomResource's outputs are attributes the SDK adds at run time (no type declares them).
+        outputs: dict = {"installation": self.ready.metadata["name"]}  # type: ignore[attr-defined]
         if args.flow_visibility:
             # Goldmane aggregates flow logs from Felix; Whisker is the UI on top of it.
             for kind in ("Goldmane", "Whisker"):

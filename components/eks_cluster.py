@@ -9,6 +9,7 @@ NetworkPolicy), and the security-group rules Istio needs from the control plane 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -46,6 +47,8 @@ class EksCluster(pulumi.ComponentResource):
     kind: Literal["eks"] = "eks"
     kubeconfig: pulumi.Output[str]
     provider: k8s.Provider
+    #: Never looked up: the nodes are in the VPC the stack names or creates (observability.nodeCidrs).
+    node_cidrs: pulumi.Output[list[str]] | None = None
     vpc_id: pulumi.Output[str]
 
     def __init__(self, name: str, args: EksClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -59,14 +62,14 @@ class EksCluster(pulumi.ComponentResource):
 
         if s.vpc_id:
             vpc_id: pulumi.Input[str] = s.vpc_id
-            private: pulumi.Input[list[str]] = list(s.private_subnet_ids)
-            public: pulumi.Input[list[str]] = list(s.public_subnet_ids)
+            private: pulumi.Input[Sequence[str]] = list(s.private_subnet_ids)
+            public: pulumi.Input[Sequence[str]] = list(s.public_subnet_ids)
         else:
             vpc = awsx.ec2.Vpc(
                 f"{name}-vpc",
                 cidr_block=s.vpc_cidr,
                 number_of_availability_zones=s.availability_zones,
-                nat_gateways=awsx.ec2.NatGatewayConfigurationArgs(strategy=s.nat_gateways),
+                nat_gateways=awsx.ec2.NatGatewayConfigurationArgs(strategy=awsx.ec2.NatGatewayStrategy(s.nat_gateways)),
                 subnet_specs=[
                     # The tags let the AWS Load Balancer Controller place the gateway's NLB.
                     awsx.ec2.SubnetSpecArgs(type=awsx.ec2.SubnetType.PUBLIC, tags={"kubernetes.io/role/elb": "1"}),
@@ -121,7 +124,7 @@ class EksCluster(pulumi.ComponentResource):
                     access_policies={
                         "admin": eks.AccessPolicyAssociationArgs(
                             policy_arn="arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy",
-                            access_scope={"type": "cluster"},
+                            access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
                         )
                     },
                 )

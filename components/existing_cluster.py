@@ -64,6 +64,8 @@ class ExistingCluster(pulumi.ComponentResource):
     kind: Literal["existing"] = "existing"
     kubeconfig: pulumi.Output[str]
     provider: k8s.Provider
+    #: Never looked up: an existing cluster's nodes are named in observability.nodeCidrs.
+    node_cidrs: pulumi.Output[list[str]] | None = None
 
     def __init__(self, name: str, args: ExistingClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(f"{TOKEN}:ExistingCluster", name, None, opts)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -86,7 +87,7 @@ def network_policies(args: ObservabilityArgs) -> list[dict]:
     nodes = (
         pulumi.Output.from_input(args.node_cidrs).apply(_node_peers)
         if isinstance(args.node_cidrs, pulumi.Output)
-        else _node_peers(args.node_cidrs)
+        else _node_peers(cast("Sequence[str]", args.node_cidrs))
     )
     istiod = egress_to([peer(ISTIO_NAMESPACE, ISTIOD_SELECTOR)], tcp(ISTIOD_MONITORING_PORT))
     sidecars = [namespace_peer(n) for n in (*args.workload_namespaces, args.gateway_namespace)]

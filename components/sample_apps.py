@@ -273,13 +273,15 @@ class SampleApps(pulumi.ComponentResource):
                 )
             k8s.core.v1.Service(
                 f"{name}-{svc.name}-svc",
-                metadata={"name": svc.name, "namespace": ns, "labels": {"app": svc.name}},
-                spec={
-                    "selector": {"app": svc.name},
-                    "ports": [
-                        {"name": "http", "port": svc.port, "targetPort": svc.port, "protocol": "TCP", "appProtocol": "http"}
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=svc.name, namespace=ns, labels={"app": svc.name}),
+                spec=k8s.core.v1.ServiceSpecArgs(
+                    selector={"app": svc.name},
+                    ports=[
+                        k8s.core.v1.ServicePortArgs(
+                            name="http", port=svc.port, target_port=svc.port, protocol="TCP", app_protocol="http"
+                        )
                     ],
-                },
+                ),
                 opts=root,
             )
             k8s.apiextensions.CustomResource(

@@ -199,7 +199,7 @@ def wait(edge: Edge, resource: R) -> R:
     return resource
 
 
-def read(edge: Edge, value: pulumi.Output[T]) -> pulumi.Output[T]:
+def read(edge: Edge, value: pulumi.Output[T] | None) -> pulumi.Output[T]:
     """``value``, an Output of the ``data`` edge ``edge``'s resource, for the waiting component to read.
 
     Raises at once if ``edge`` is not a ``data`` edge of the table, or ``value`` is not an Output

@@ -6,7 +6,7 @@ rest of the program never asks where the cluster came from.
 
 from __future__ import annotations
 
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -21,15 +21,22 @@ class Cluster(Protocol):
     """What every cluster component offers the rest of the stack."""
 
     cluster_name: str
-    kind: Literal["kind", "existing", "eks"]
+
+    @property
+    def kind(self) -> Literal["kind", "existing", "eks"]:
+        """Where the cluster came from: the one place the rest of the stack may ask."""
+        ...
+
     kubeconfig: pulumi.Output[str]
     """The kubeconfig, always a secret output."""
     provider: k8s.Provider
     """The one Kubernetes provider every Kubernetes resource of the stack uses."""
+    node_cidrs: pulumi.Output[list[str]] | None
+    """The nodes' subnets as found on the cluster; None where the stack names them (nodeCidrs, the VPC)."""
 
 
 def kubernetes_provider(
-    name: str, kubeconfig: pulumi.Input[str], cluster_identifier: pulumi.Input[str], parent: pulumi.Resource, **extra: object
+    name: str, kubeconfig: pulumi.Input[str], cluster_identifier: pulumi.Input[str], parent: pulumi.Resource, **extra: Any
 ) -> k8s.Provider:
     """The stack's one Kubernetes provider, built the same way for every kind of cluster.
 
@@ -48,7 +55,7 @@ def kubernetes_provider(
         # Lab teardown does not need it: the cluster is deleted, then the state (make destroy).
         delete_unreachable=False,
         opts=pulumi.ResourceOptions(parent=parent),
-        **extra,  # type: ignore[arg-type]
+        **extra,
     )
 
 

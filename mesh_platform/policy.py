@@ -14,6 +14,7 @@ Two mistakes are easy to make by hand, and these builders leave no room for eith
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import cast
 
 import pulumi
 
@@ -53,7 +54,7 @@ def tcp(*ports: int) -> list[dict]:
 def _peers(peers: pulumi.Input[Sequence[dict]]) -> pulumi.Input[Sequence[dict]]:
     if not isinstance(peers, pulumi.Output) and not peers:
         raise ValueError("a rule with no peers admits every peer; name at least one")
-    return peers if isinstance(peers, pulumi.Output) else list(peers)
+    return peers if isinstance(peers, pulumi.Output) else list(cast("Sequence[dict]", peers))
 
 
 def egress_to(peers: pulumi.Input[Sequence[dict]], ports: list[dict]) -> dict:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable, Iterator, Mapping
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, model_validator
 from pydantic.alias_generators import to_camel
@@ -150,8 +150,11 @@ Email = Annotated[str, AfterValidator(_email)]
 PathPrefix = Annotated[str, AfterValidator(_path_prefix)]
 HttpsUrl = Annotated[str, AfterValidator(_https_url)]
 ChartRepo = Annotated[str, AfterValidator(_chart_repo)]
-#: A name from ``CHARTS`` (pydantic lists them when a stack names another).
-ChartName = Literal[tuple(CHARTS)]  # type: ignore[valid-type]
+#: A name from ``CHARTS`` (pydantic lists them when a stack names another); to a type checker, a str.
+if TYPE_CHECKING:
+    ChartName = str
+else:
+    ChartName = Literal[tuple(CHARTS)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 NodePort = Annotated[int, Field(ge=30000, le=32767)]
 #: Ports the Istio sidecar listens on in every injected pod (envoy admin, outbound/inbound capture,
@@ -412,8 +415,8 @@ class IstioSettings(_Settings):
 # --- cert-manager -----------------------------------------------------------------------------
 
 #: Issuers the stack defines; ``certManager.gatewayIssuer`` must name one of them.
-CA_ISSUER = "mesh-platform-ca"
-ACME_ISSUER = "mesh-platform-acme"
+CA_ISSUER: Literal["mesh-platform-ca"] = "mesh-platform-ca"
+ACME_ISSUER: Literal["mesh-platform-acme"] = "mesh-platform-acme"
 SELFSIGNED_ISSUER = "mesh-platform-selfsigned"
 
 
@@ -638,7 +641,7 @@ class ChartsSettings(_Settings):
 
     def repo(self, chart: str) -> str:
         """The repository ``chart`` is installed from: its own entry, else the mirror, else upstream."""
-        return self.repos.get(chart) or self.mirror or UPSTREAM_CHART_REPOS[chart]  # type: ignore[call-overload]
+        return self.repos.get(chart) or self.mirror or UPSTREAM_CHART_REPOS[chart]
 
 
 # --- the whole stack --------------------------------------------------------------------------

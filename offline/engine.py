@@ -92,7 +92,7 @@ class Recording:
         for r in self.resources:
             if not r.type.startswith("kubernetes:") or r.type.startswith("kubernetes:helm.sh"):
                 continue
-            obj = {k: r.inputs[k] for k in ("apiVersion", "kind", "metadata") if k in r.inputs}
+            obj: dict[str, Any] = {k: r.inputs[k] for k in ("apiVersion", "kind", "metadata") if k in r.inputs}
             obj.update({k: v for k, v in r.inputs.items() if k not in obj})
             out.append(obj)
         return out
@@ -155,7 +155,12 @@ class StackMocks(pulumi.runtime.Mocks):
             outputs["publicSubnetIds"] = ["subnet-public-a", "subnet-public-b"]
         return outputs
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
+        """The invoke's result and no check failures (MockMonitor.Invoke takes the pair; it iterates
+        the failures, so none is an empty list, never None)."""
+        return self._result(args), []
+
+    def _result(self, args: pulumi.runtime.MockCallArgs) -> dict:
         if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
             return {"names": ["mock-1a", "mock-1b", "mock-1c"], "zoneIds": ["z1", "z2", "z3"]}
         if args.token == "aws:eks/getCluster:getCluster":
@@ -255,7 +260,8 @@ def read_config(path: Path) -> tuple[dict[str, str], list[str]]:
     for key, value in stack_config.items():
         full = key
         if isinstance(value, dict) and set(value) == {"secure"}:
-            value, _ = SECRET, secret_keys.append(full)
+            value = SECRET
+            secret_keys.append(full)
         config[full] = value
     encoded = {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
     return encoded, secret_keys
@@ -299,6 +305,10 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+def _program() -> None:
+    runpy.run_path(str(PROGRAM), run_name="__main__")
+
+
 def run(stack: str, config_file: Path | None = None, config: dict[str, str] | None = None, faithful: bool = False) -> Recording:
     """Run ``__main__.py`` for ``stack`` under the mock engine; pulumi.RunError propagates.
 
@@ -325,7 +335,7 @@ def run(stack: str, config_file: Path | None = None, config: dict[str, str] | No
     pulumi_sdk.install_mocks(mocks, monitor, project=PROJECT, stack=stack)
     try:
         with contextlib.nullcontext() if faithful else pulumi_sdk.without_stack_traces(), _collector_paused():
-            loop.run_until_complete(pulumi.runtime.run_in_stack(lambda: runpy.run_path(str(PROGRAM), run_name="__main__")))
+            loop.run_until_complete(pulumi.runtime.run_in_stack(_program))
     finally:
         # A failed run leaves tasks waiting, and the SDK's lists of calls and outputs naming them:
         # end the tasks (as asyncio.run does) and forget the lists (as the SDK's test decorator

@@ -112,7 +112,7 @@ class Monitor(_MockMonitor):
         urn = self.make_urn(request.parent, request.type, request.name)
         struct = struct_pb2.Struct()
         struct.update(outputs)
-        self.resources[urn] = _MockMonitor.ResourceRegistration(urn, resource_id, inputs)
+        self.resources[urn] = _MockMonitor.ResourceRegistration(urn, resource_id, inputs)  # type: ignore[attr-defined]  # the SDK's untyped inner class
         return resource_pb2.RegisterResourceResponse(urn=urn, id=resource_id, object=struct)
 
     def GetDeploymentInfo(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
@@ -153,7 +153,7 @@ class InlineLoop(asyncio.SelectorEventLoop):
 
     _inline = False
 
-    def run_in_executor(self, executor: Any, func: Any, *args: Any) -> asyncio.Future:
+    def run_in_executor(self, executor: Any, func: Any, *args: Any) -> asyncio.Future:  # type: ignore[override]
         if executor is not None or self._inline:
             return super().run_in_executor(executor, func, *args)
         future = self.create_future()

@@ -136,7 +136,7 @@ def check(settings: Settings, flows: Iterable[Flow]) -> list[Violation]:
     ns = settings.apps.namespace
     want = expected(settings)
     why = needs(settings)
-    got = {"cni": set(), "mesh": set()}
+    got: dict[str, set[tuple]] = {"cni": set(), "mesh": set()}
     for f in flows:
         if f.layer == "cni" and (f.src.startswith(f"{ns}/") or f.dst.startswith(f"{ns}/")):
             got["cni"].add((f.src, f.dst, f.port))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pulumi
 import yaml
@@ -90,7 +90,7 @@ def load_manifests(paths: list[Path]) -> list[dict[str, Any]]:
                 problem = _not_an_object(item)
                 if problem:
                     raise pulumi.RunError(f"{path}: document {i + 1} is no Kubernetes object ({problem})")
-                objects.append(item)
+                objects.append(cast(dict[str, Any], item))  # _not_an_object found a mapping
                 found += 1
         if not found:
             raise pulumi.RunError(f"{path}: no Kubernetes objects (the file is empty or only comments)")

@@ -281,9 +281,9 @@ def gateway_servers(objects: list[dict[str, Any]], proxy_namespace: str | None =
     for gw in gateways:
         selector = (gw.get("spec") or {}).get("selector") or {}
         found = [w for w in workloads if _selects(selector, _labels(w))]
-        keys = [("workload", w["metadata"].get("namespace", "default"), w["metadata"]["name"]) for w in found] or [
-            ("selector", tuple(sorted(selector.items())))
-        ]
+        keys: list[tuple[Any, ...]] = [
+            ("workload", w["metadata"].get("namespace", "default"), w["metadata"]["name"]) for w in found
+        ] or [("selector", tuple(sorted(selector.items())))]
         for key in keys:
             ns = key[1] if key[0] == "workload" else proxy_namespace
             proxies.setdefault(key, (ns, []))[1].append(gw)

@@ -130,11 +130,11 @@ def _unknown_keys(model: type[pydantic.BaseModel], data: Any, path: str) -> Iter
         by_key[f.alias or name] = f
         by_key[name] = f
     for key, value in data.items():
-        f = by_key.get(key)
-        if f is None:
+        field = by_key.get(key)
+        if field is None:
             yield f"{path}.{key}".lstrip(".")
             continue
-        nested = _model_types(f.annotation)
+        nested = _model_types(field.annotation)
         if nested:
             # A union (e.g. AuthorizationPolicy's selector/targetRef variants): the best-fitting member.
             yield from min((list(_unknown_keys(m, value, f"{path}.{key}")) for m in nested), key=len)
@@ -217,10 +217,10 @@ def _core_errors(obj: dict[str, Any], kubernetes_version: str, where: str, fast:
     except (kubernetes_validate.SchemaNotFoundError, kubernetes_validate.InvalidSchemaError) as err:
         return [Violation("schema", where, f"no schema for {api} {kind} at Kubernetes {kubernetes_version}: {err}")]
     out = []
-    for err in sorted(validator.iter_errors(obj), key=lambda e: [str(p) for p in e.absolute_path]):
-        at = ".".join(str(p) for p in err.absolute_path) or "(root)"
+    for problem in sorted(validator.iter_errors(obj), key=lambda e: [str(p) for p in e.absolute_path]):
+        at = ".".join(str(p) for p in problem.absolute_path) or "(root)"
         # A message about a whole object or list repeats it; name the rule it breaks instead.
-        message = err.message if len(err.message) <= 200 else f"does not satisfy the schema's {err.validator!r} rule"
+        message = problem.message if len(problem.message) <= 200 else f"does not satisfy the schema's {problem.validator!r} rule"
         out.append(Violation("schema", where, f"{at}: {message}"))
     return out
 

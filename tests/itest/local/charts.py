@@ -111,11 +111,14 @@ def crd_sets(directory: Path | None) -> list[CrdSet]:
     out = []
     for chart, (component, patterns) in CRD_COMPONENTS.items():
         pin = VERSIONS[chart]
+        at_most = _version(pin)
+        if at_most is None:
+            raise CrdsMissingError(f"{chart} is pinned to {pin!r}, not a release version")
         candidates = []
         for d in directory.iterdir():
             prefix, _, version = d.name.rpartition("-")
             v = _version(version)
-            if d.is_dir() and prefix == component and v is not None and v <= _version(pin):
+            if d.is_dir() and prefix == component and v is not None and v <= at_most:
                 candidates.append((v, d))
         if not candidates:
             raise CrdsMissingError(f"{directory} has no {component}-<version> directory at or below {pin}: {HOW_TO_GET_CRDS}")

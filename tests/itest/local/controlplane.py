@@ -168,7 +168,7 @@ class ControlPlane:
         self.crds = charts.crd_sets(self.crd_dir)
         for c in self.crds:
             note = " (nearest older: no CRDs at the pin)" if c.substituted else ""
-            self.log(f"CRDs for {c.chart} {c.pin}: {self.crd_dir / c.used}{note}")
+            self.log(f"CRDs for {c.chart} {c.pin}: {c.used} in {self.crd_dir}{note}")
         self.tools()
         started = time.monotonic()
         for sub in ("logs", "etcd", "pki", "state", "charts"):

@@ -30,15 +30,15 @@ def cert_pem(cert: x509.Certificate) -> bytes:
 def issue(
     cn: str,
     *,
-    issuer: tuple[x509.Certificate, object] | None = None,
+    issuer: tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None = None,
     is_ca: bool = False,
     org: str | None = None,
     dns: tuple[str, ...] = (),
     ips: tuple[str, ...] = (),
     client: bool = False,
     days: int = 365,
-    key=None,
-) -> tuple[x509.Certificate, object]:
+    key: ec.EllipticCurvePrivateKey | None = None,
+) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     """A certificate and its key: self-signed when ``issuer`` (cert, key) is None."""
     key = key or ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.UTC)
@@ -65,8 +65,11 @@ def issue(
     return builder.sign(signer_key, hashes.SHA256()), key
 
 
-def load(cert_pem_bytes: bytes, key_pem_bytes: bytes) -> tuple[x509.Certificate, object]:
-    return x509.load_pem_x509_certificate(cert_pem_bytes), serialization.load_pem_private_key(key_pem_bytes, None)
+def load(cert_pem_bytes: bytes, key_pem_bytes: bytes) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    key = serialization.load_pem_private_key(key_pem_bytes, None)
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise ValueError(f"an issuer's key here is an EC key, not {type(key).__name__}")
+    return x509.load_pem_x509_certificate(cert_pem_bytes), key
 
 
 def write_control_plane_pki(d: Path) -> None:
