@@ -17,11 +17,9 @@ from typing import Literal
 import pulumi
 import pulumi_kubernetes as k8s
 
-from mesh_platform.kube import ISTIO_NAMESPACE, TOKEN, helm_release, strict_mtls
+from mesh_platform.kube import GATEWAY_RELEASE, ISTIO_NAMESPACE, TOKEN, helm_release, strict_mtls
 from mesh_platform.settings import ChartsSettings
 
-#: Release name of the gateway chart; it becomes the pods' ``app``/``istio`` labels.
-GATEWAY_RELEASE = "istio-ingress"
 GATEWAY_SELECTOR = {"istio": "ingress"}
 #: The chart names the gateway's ServiceAccount after the release: its mesh identity.
 GATEWAY_SERVICE_ACCOUNT = GATEWAY_RELEASE

@@ -22,8 +22,8 @@ from typing import Literal, TypeVar
 
 import pulumi
 
-from components.cert_manager import CA_ISSUER as CA_ISSUER_NAME
-from components.istio import GATEWAY_RELEASE
+from mesh_platform.kube import GATEWAY_RELEASE
+from mesh_platform.settings import CA_ISSUER as CA_ISSUER_NAME
 from mesh_platform.settings import Settings
 
 

@@ -15,6 +15,9 @@ TOKEN = "mesh-platform:index"
 #: Istio's root namespace: istiod and its charts live there, and mesh-wide config (STRICT mTLS,
 #: the Telemetry object) placed there applies to every namespace.
 ISTIO_NAMESPACE = "istio-system"
+#: Release name of the gateway chart; it becomes the pods' ``app``/``istio`` labels (components/istio.py)
+#: and the name the edge table finds the gateway by (mesh_platform/edges.py).
+GATEWAY_RELEASE = "istio-ingress"
 
 
 class Cluster(Protocol):

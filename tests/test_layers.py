@@ -1,9 +1,10 @@
 """Layering by lifecycle: the product imports no tool or test; the harness no operations command.
 
-The tree: the product (``__main__.py``, ``components/``, ``mesh_platform/``) ships; ``offline/`` (the
-mock-engine harness and verifier) runs on laptops and in CI; ``ops/`` touches cloud accounts and
-the Pulumi CLI's state; ``tests/`` (with the local control plane under ``tests/itest/local``) runs
-in CI. Each may import only what is below it in that list.
+The tree: the product ships: ``__main__.py`` and ``components/``, on the program's own library
+``mesh_platform/`` (which imports no component); ``offline/`` (the mock-engine harness and verifier)
+runs on laptops and in CI; ``ops/`` touches cloud accounts and the Pulumi CLI's state; ``tests/``
+(with the local control plane under ``tests/itest/local``) runs in CI. Each imports only what lies
+below it.
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ import pytest
 
 from offline.engine import ROOT
 
-PRODUCT = [ROOT / "__main__.py", *sorted((ROOT / "components").glob("*.py")), *sorted((ROOT / "mesh_platform").glob("*.py"))]
+PRODUCT = [ROOT / "__main__.py", *sorted((ROOT / "components").glob("*.py"))]
+#: The program's own library sits below its components: it never imports them.
+LIBRARY = sorted((ROOT / "mesh_platform").glob("*.py"))
 OFFLINE = sorted((ROOT / "offline").rglob("*.py"))
 OPS = sorted((ROOT / "ops").glob("*.py"))
 #: package → the top-level packages of this tree it must never import.
-FORBIDDEN = {"product": {"offline", "ops", "tests", "itest", "tools"}, "offline": {"ops", "tests", "itest", "tools"},
-             "ops": {"tests", "itest", "tools"}}  # fmt: skip
+FORBIDDEN = {"product": {"offline", "ops", "tests", "itest", "tools"}, "library": {"components", "offline", "ops", "tests", "itest", "tools"},
+             "offline": {"ops", "tests", "itest", "tools"}, "ops": {"tests", "itest", "tools"}}  # fmt: skip
 
 
 def _imports(path: Path) -> set[str]:
@@ -34,7 +37,12 @@ def _imports(path: Path) -> set[str]:
     return out
 
 
-CASES = [("product", p) for p in PRODUCT] + [("offline", p) for p in OFFLINE] + [("ops", p) for p in OPS]
+CASES = (
+    [("product", p) for p in PRODUCT]
+    + [("library", p) for p in LIBRARY]
+    + [("offline", p) for p in OFFLINE]
+    + [("ops", p) for p in OPS]
+)
 
 
 @pytest.mark.parametrize(("layer", "path"), CASES, ids=[str(p.relative_to(ROOT)) for _, p in CASES])
