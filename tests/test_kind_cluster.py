@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 
 import yaml
-from conftest import one, run_config
+from conftest import one, render_config
 from standins import make_standins
 
 from components.kind_cluster import KindClusterArgs, kind_config
@@ -66,7 +66,7 @@ def test_unreachable_cluster_never_drops_state(monkeypatch) -> None:
     # The SDK copies PULUMI_K8S_DELETE_UNREACHABLE into the provider's inputs; the explicit false
     # wins over it, so a refresh while Docker is stopped fails instead of emptying the state.
     monkeypatch.setenv("PULUMI_K8S_DELETE_UNREACHABLE", "true")
-    provider = one(run_config(cluster={"provider": "kind"}), "pulumi:providers:kubernetes")
+    provider = one(render_config(cluster={"provider": "kind"}), "pulumi:providers:kubernetes")
     assert provider.inputs["deleteUnreachable"] == "false"
 
 
