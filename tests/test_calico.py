@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from conftest import objects, one, run_config
+from conftest import LIKE, objects, one, render_config, run_config
 
 from components.calico import CalicoArgs, installation_spec
+from mesh_platform.settings import CalicoSettings
 from mesh_platform.versions import CALICO_CHART_VERSION, CALICO_REPO
+from offline import engine
 
 
 def test_operator_chart_is_pinned_and_leaves_the_installation_to_the_stack(like) -> None:
@@ -32,11 +34,39 @@ def test_pool_follows_a_custom_pod_subnet() -> None:
     assert inst["spec"]["calicoNetwork"]["ipPools"][0]["cidr"] == "10.50.0.0/16"
 
 
-def test_installation_waits_for_the_operator_and_has_a_timeout(like) -> None:
+INSTALLATION = "kubernetes:operator.tigera.io/v1:Installation"
+
+
+def _installation_timeouts(monkeypatch, **groups) -> tuple[str, str, str]:
+    """The custom timeouts (create, update, delete) the SDK sends the engine for the Installation.
+
+    The recording keeps no options beyond protect and the dependencies, so the registration request
+    itself is read on its way to the mock monitor.
+    """
+    sent = []
+    register = engine.RecordingMonitor.RegisterResource
+
+    def spy(self, request):
+        if request.type == INSTALLATION:
+            t = request.customTimeouts
+            sent.append((t.create, t.update, t.delete))
+        return register(self, request)
+
+    monkeypatch.setattr(engine.RecordingMonitor, "RegisterResource", spy)
+    render_config("dev", **groups)
+    (timeouts,) = sent
+    return timeouts
+
+
+def test_installation_waits_for_the_operator_and_has_a_timeout(like, monkeypatch) -> None:
     dev = like("dev")
-    inst = one(dev, "kubernetes:operator.tigera.io/v1:Installation")
+    inst = one(dev, INSTALLATION)
     operator = one(dev, "kubernetes:helm.sh/v3:Release", "calico-operator")
     assert operator.urn in inst.dependencies
+    # The wait for condition=Ready ends after calico.readyTimeoutMinutes, on create and on update.
+    default = CalicoSettings().ready_timeout_minutes
+    assert _installation_timeouts(monkeypatch, **LIKE["dev"]) == (f"{default}m", f"{default}m", "")
+    assert _installation_timeouts(monkeypatch, **LIKE["dev"], calico={"readyTimeoutMinutes": 25}) == ("25m", "25m", "")
 
 
 def test_eks_mode_is_policy_only() -> None:
