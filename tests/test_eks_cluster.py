@@ -100,7 +100,10 @@ def test_two_replicas_allow_disruption_budgets(like) -> None:
 
 def test_kubeconfig_is_secret_and_feeds_the_provider(like) -> None:
     rec = like("staging")
-    assert one(rec, "pulumi:providers:kubernetes").inputs["kubeconfig"] == SECRET
+    provider = one(rec, "pulumi:providers:kubernetes")
+    assert provider.inputs["kubeconfig"] == SECRET
+    # Secret, so unreadable here: that it is the EKS cluster's shows as the dependency on it.
+    assert one(rec, "eks:index:Cluster").urn in provider.dependencies
     assert rec.outputs["kubeconfig"] == SECRET
 
 

@@ -48,6 +48,8 @@ def test_kubeconfig_is_secret_and_feeds_the_provider(like) -> None:
     dev = like("dev")
     provider = one(dev, "pulumi:providers:kubernetes")
     assert provider.inputs["kubeconfig"] == SECRET
+    # Secret, so unreadable here: that it is the command's output shows as the dependency on it.
+    assert one(dev, "command:local:Command", "cluster-kind").urn in provider.dependencies
     assert dev.outputs["kubeconfig"] == SECRET
     assert dev.outputs["clusterKind"] == "kind"
 

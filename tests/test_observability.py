@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+import test_chart_values as chart_values
 from conftest import LIKE, graph, objects, one, write_stack_file
 
 from components import observability as obs
@@ -135,6 +137,13 @@ def test_workload_namespace_admits_exactly_the_scrapes_and_sends_only_spans(like
     ]
     (out,) = _np(rec, "demo", "allow-tracing")["spec"]["egress"]
     assert out["ports"] == [{"protocol": "TCP", "port": 4317}]
+    # Spans only: to Jaeger's OTLP port, no other pod of the observability namespace.
+    assert out["to"] == [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "observability"}},
+            "podSelector": {"matchLabels": obs.JAEGER_LABELS},
+        }
+    ]
     # The mesh layer is untouched: scrapes do not pass Envoy's inbound chain.
     lab_authz = sorted(p["metadata"]["name"] for p in objects(like("lab"), "AuthorizationPolicy"))
     assert sorted(p["metadata"]["name"] for p in objects(rec, "AuthorizationPolicy")) == lab_authz
@@ -199,16 +208,19 @@ def test_node_cidrs_on_kind_come_from_the_network_the_cluster_got(like, run) -> 
 
 
 def test_a_node_rule_is_never_left_without_peers() -> None:
-    import pytest
-
     args = obs.ObservabilityArgs("observability", "1.0.0", "1.0.0", 1.0, ("demo",), "istio-ingress", ())
     with pytest.raises(ValueError, match="at least one node CIDR"):
         obs.network_policies(args)
 
 
 def test_kiali_chart_adds_no_policy_and_only_real_v2_fields(like) -> None:
-    values = one(like("dev"), RELEASE, "observability-kiali").inputs["values"]
+    release = one(like("dev"), RELEASE, "observability-kiali").inputs
+    values = release["values"]
     # kiali-server's own NetworkPolicy (default on) admits 20001 and 9090 from any source.
     assert values["deployment"]["network_policy"] == {"enabled": False}
     # Kiali v2 has no istio_namespace field: it would be dropped silently.
     assert "istio_namespace" not in values
+    # Every path sent is one the pinned kiali-server chart reads (tests/data/chart_values.yaml).
+    kiali = chart_values.record()["kiali-server"]
+    assert str(kiali["version"]) == release["version"]
+    assert [p for p in chart_values.flatten(values) if not chart_values.accepted(p, kiali["paths"])] == []
