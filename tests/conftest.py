@@ -9,6 +9,7 @@ verify, and keep the promises their comments make: tests/test_stacks.py) and for
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Callable
 from functools import cache
@@ -92,6 +93,14 @@ LIKE: dict[str, dict[str, Any]] = {
         },
     },
 }
+
+
+def pytest_sessionfinish() -> None:
+    # Every render leaves its cycles to the collector (offline/engine.py, ``_collector_paused``), and
+    # the collections at exit (pytest's, then the interpreter's) walk all of them: two seconds after
+    # the fast loop's few dozen renders. The process is ending and the OS takes the memory back, so
+    # the collector is told to leave alone what is there now.
+    gc.freeze()
 
 
 @cache
