@@ -5,10 +5,13 @@ user's environment, and editing it must not change what a component test checks.
 configs shaped like the stack files (``like("dev")`` renders the dev-like one); ``stack("dev")``
 renders stacks/Pulumi.dev.yaml itself, for the tests that are about the stack files (they render,
 verify, and keep the promises their comments make: tests/test_stacks.py) and for the verifier's.
+
+The fast loop (``make test-fast``, ``pytest -m "not slow"``) leaves out what ``SLOW`` names below.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import gc
 import json
 from collections.abc import Callable
@@ -93,6 +96,38 @@ LIKE: dict[str, dict[str, Any]] = {
         },
     },
 }
+
+#: Left out of the fast loop (marked ``slow``), by module name; a single test elsewhere that needs
+#: the verifier carries ``@pytest.mark.slow`` itself. What stays is the program's own tests:
+#: components/, mesh_platform/, __main__.py, the stack files' promises, the README's reference.
+SLOW = (
+    # The verifier's self-tests (offline/): its checks, fast paths, CLI, render, harness and fences.
+    "test_verify_*",
+    "test_combinations",
+    "test_fuzz",
+    "test_engine",
+    "test_thirdparty",
+    "test_render",
+    "test_cli",
+    # Every option combination rendered (tests/combinations.py), each checked.
+    "test_images",
+    "test_chart_values",
+    # The tools around the program: ops/ against moto, the Makefile and scripts/ with stand-ins,
+    # the CI workflows, the local control plane's build and stand-ins (tests/itest/local).
+    "test_backend",
+    "test_preflight",
+    "test_labs",
+    "test_makefile_*",
+    "test_e2e_script",
+    "test_workflows",
+    "test_local",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if any(fnmatch.fnmatch(item.path.stem, pattern) for pattern in SLOW):
+            item.add_marker(pytest.mark.slow)
 
 
 def pytest_sessionfinish() -> None:

@@ -126,6 +126,7 @@ def _dropping(monkeypatch, tmp_path: Path, victim: edges.Edge) -> None:
     monkeypatch.setattr(engine, "PROGRAM", program)
 
 
+@pytest.mark.slow  # the verifier's whole pipeline
 def test_dropping_default_deny_before_the_workloads_fails_verify(monkeypatch, tmp_path) -> None:
     victim = next(e for e in edges.EDGES if e.before is edges.DEFAULT_DENY and e.component == "apps")
     _dropping(monkeypatch, tmp_path, victim)
@@ -140,6 +141,7 @@ def test_dropping_default_deny_before_the_workloads_fails_verify(monkeypatch, tm
 IMPLIED = {("istio.istiod", "apps")}
 
 
+@pytest.mark.slow  # two renders per edge, of a changed program
 @pytest.mark.parametrize("victim", edges.EDGES, ids=lambda e: e.id)
 def test_dropping_any_edge_from_the_program_is_an_order_violation(monkeypatch, tmp_path, victim: edges.Edge) -> None:
     # Rendered afresh: the program changes below.
@@ -199,6 +201,7 @@ def _disagreements(recording: Recording, s: Settings) -> list[str]:
     return out
 
 
+@pytest.mark.slow  # every option combination
 @pytest.mark.parametrize("combo", OFFERED, ids=[c.id for c in OFFERED])
 def test_the_table_and_the_wiring_agree_for_every_offered_combination(combo: Combo) -> None:
     recording = render(combo)

@@ -164,6 +164,7 @@ def test_observability_namespace_has_its_own_default_deny_and_minimal_allows(lik
     assert "ingress" not in kiali and kiali["policyTypes"] == ["Ingress", "Egress"]
 
 
+@pytest.mark.slow  # the verifier's whole pipeline, network-config-analyzer included
 def test_verify_sees_the_scrapes_and_nothing_more(tmp_path) -> None:
     from offline.verify.pipeline import verify_stack
 
