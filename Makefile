@@ -119,6 +119,12 @@ test: $(VENV)/.dev ## the whole test suite: unit tests, every stack verified, li
 	$(MAKE) --no-print-directory verify-all
 	$(MAKE) --no-print-directory lint
 
+# The inner loop while changing components/, mesh_platform/ or __main__.py: the program's own tests
+# (seconds), without the `slow` ones (tests/conftest.py says which) and without tests/itest.
+.PHONY: test-fast
+test-fast: $(VENV)/.dev ## the program's own tests only, in seconds (no verifier self-tests, sweeps, tools, itest)
+	$(PY) -m pytest -q -m 'not slow and not itest' --ignore=tests/itest
+
 .PHONY: lint
 lint: $(VENV)/.dev ## ruff, mypy, shellcheck, actionlint (with shellcheck on every run: step), yamllint
 	$(VENV)/bin/ruff check .

@@ -5,21 +5,23 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from conftest import objects, one, run_config
+from conftest import LIKE, objects, one, render_config, run_config
 
 from components.calico import CalicoArgs, installation_spec
+from mesh_platform.settings import CalicoSettings
 from mesh_platform.versions import CALICO_CHART_VERSION, CALICO_REPO
+from offline import engine
 
 
-def test_operator_chart_is_pinned_and_leaves_the_installation_to_the_stack(stack) -> None:
-    release = one(stack("dev"), "kubernetes:helm.sh/v3:Release", "calico-operator")
+def test_operator_chart_is_pinned_and_leaves_the_installation_to_the_stack(like) -> None:
+    release = one(like("dev"), "kubernetes:helm.sh/v3:Release", "calico-operator")
     assert release.inputs["chart"] == "tigera-operator" and release.inputs["version"] == CALICO_CHART_VERSION
     assert release.inputs["repositoryOpts"] == {"repo": CALICO_REPO}
     assert release.inputs["values"]["installation"] == {"enabled": False}
 
 
-def test_installation_pool_equals_pod_subnet_and_gates_on_ready(stack) -> None:
-    (inst,) = objects(stack("dev"), "Installation")
+def test_installation_pool_equals_pod_subnet_and_gates_on_ready(like) -> None:
+    (inst,) = objects(like("dev"), "Installation")
     assert inst["metadata"]["name"] == "default"
     assert inst["metadata"]["annotations"]["pulumi.com/waitFor"] == "condition=Ready"
     (pool,) = inst["spec"]["calicoNetwork"]["ipPools"]
@@ -32,11 +34,39 @@ def test_pool_follows_a_custom_pod_subnet() -> None:
     assert inst["spec"]["calicoNetwork"]["ipPools"][0]["cidr"] == "10.50.0.0/16"
 
 
-def test_installation_waits_for_the_operator_and_has_a_timeout(stack) -> None:
-    dev = stack("dev")
-    inst = one(dev, "kubernetes:operator.tigera.io/v1:Installation")
+INSTALLATION = "kubernetes:operator.tigera.io/v1:Installation"
+
+
+def _installation_timeouts(monkeypatch, **groups) -> tuple[str, str, str]:
+    """The custom timeouts (create, update, delete) the SDK sends the engine for the Installation.
+
+    The recording keeps no options beyond protect and the dependencies, so the registration request
+    itself is read on its way to the mock monitor.
+    """
+    sent = []
+    register = engine.RecordingMonitor.RegisterResource
+
+    def spy(self, request):
+        if request.type == INSTALLATION:
+            t = request.customTimeouts
+            sent.append((t.create, t.update, t.delete))
+        return register(self, request)
+
+    monkeypatch.setattr(engine.RecordingMonitor, "RegisterResource", spy)
+    render_config("dev", **groups)
+    (timeouts,) = sent
+    return timeouts
+
+
+def test_installation_waits_for_the_operator_and_has_a_timeout(like, monkeypatch) -> None:
+    dev = like("dev")
+    inst = one(dev, INSTALLATION)
     operator = one(dev, "kubernetes:helm.sh/v3:Release", "calico-operator")
     assert operator.urn in inst.dependencies
+    # The wait for condition=Ready ends after calico.readyTimeoutMinutes, on create and on update.
+    default = CalicoSettings().ready_timeout_minutes
+    assert _installation_timeouts(monkeypatch, **LIKE["dev"]) == (f"{default}m", f"{default}m", "")
+    assert _installation_timeouts(monkeypatch, **LIKE["dev"], calico={"readyTimeoutMinutes": 25}) == ("25m", "25m", "")
 
 
 def test_eks_mode_is_policy_only() -> None:
@@ -45,19 +75,19 @@ def test_eks_mode_is_policy_only() -> None:
     assert "ipPools" not in spec["calicoNetwork"]
 
 
-def test_operator_namespace_is_privileged(stack) -> None:
-    ns = [n for n in objects(stack("dev"), "Namespace") if n["metadata"]["name"] == "tigera-operator"]
+def test_operator_namespace_is_privileged(like) -> None:
+    ns = [n for n in objects(like("dev"), "Namespace") if n["metadata"]["name"] == "tigera-operator"]
     assert ns[0]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
 
 
-def test_pool_spells_out_every_default_the_operator_fills(stack) -> None:
+def test_pool_spells_out_every_default_the_operator_fills(like) -> None:
     # calicoNetwork.ipPools is an atomic list; tigera-operator fills what a pool lacks and writes
     # the whole list back as field manager "operator" (tests/data/tigera_operator.yaml, with the
     # sources), and every later apply that touches the Installation then fails with a 409. The
     # defaults come from that recorded table, never from components/calico.py.
     facts = yaml.safe_load((Path(__file__).parent / "data" / "tigera_operator.yaml").read_text())
     for name in ("dev", "lab", "local"):
-        (inst,) = objects(stack(name), "Installation")
+        (inst,) = objects(like(name), "Installation")
         (pool,) = inst["spec"]["calicoNetwork"]["ipPools"]
         for row in facts["pool_defaults"] + facts["pool_crd_defaults"]:
             assert row["field"] in pool, f"{name}: the operator would add {row['field']} ({row['source']})"

@@ -12,8 +12,8 @@ from mesh_platform.versions import CERT_MANAGER_VERSION, ISTIO_CSR_VERSION, JETS
 RELEASE = "kubernetes:helm.sh/v3:Release"
 
 
-def test_installed_as_a_pinned_release_with_crds(stack) -> None:
-    install = one(stack("dev"), RELEASE, "cert-manager-install")
+def test_installed_as_a_pinned_release_with_crds(like) -> None:
+    install = one(like("dev"), RELEASE, "cert-manager-install")
     # installCRDs is deprecated since chart 1.15: crds.enabled, and crds.keep so that removing
     # the release never deletes every Certificate and Issuer with the CRDs.
     assert install.inputs["values"] == {"crds": {"enabled": True, "keep": True}, "clusterResourceNamespace": "cert-manager"}
@@ -22,8 +22,8 @@ def test_installed_as_a_pinned_release_with_crds(stack) -> None:
     assert install.inputs["namespace"] == "cert-manager"
 
 
-def test_issuer_chain(stack) -> None:
-    rec = stack("dev")
+def test_issuer_chain(like) -> None:
+    rec = like("dev")
     issuers = {i["metadata"]["name"]: i["spec"] for i in objects(rec, "ClusterIssuer")}
     assert issuers == {
         "mesh-platform-selfsigned": {"selfSigned": {}},
@@ -59,8 +59,8 @@ def test_acme_issuer_from_config() -> None:
     assert gw_cert["spec"]["issuerRef"]["name"] == "mesh-platform-acme"
 
 
-def test_cert_manager_is_off_the_critical_path_by_default(stack) -> None:
-    rec = stack("dev")
+def test_cert_manager_is_off_the_critical_path_by_default(like) -> None:
+    rec = like("dev")
     g = graph(rec)
     install = one(rec, RELEASE, "cert-manager-install").urn
     ready = one(rec, "kubernetes:operator.tigera.io/v1:Installation").urn
@@ -148,8 +148,8 @@ def test_acme_solver_uses_the_class_istiod_serves() -> None:
     assert not objects(rec, "IngressClass")
 
 
-def test_ca_root_keeps_its_key_on_renewal(stack) -> None:
+def test_ca_root_keeps_its_key_on_renewal(like) -> None:
     # istio-csr publishes one root; a new root key on renewal would leave every issued workload
     # certificate chaining to a root no one trusts any more.
-    ca = next(c for c in objects(stack("dev"), "Certificate") if c["metadata"]["name"] == "mesh-platform-ca")
+    ca = next(c for c in objects(like("dev"), "Certificate") if c["metadata"]["name"] == "mesh-platform-ca")
     assert ca["spec"]["privateKey"]["rotationPolicy"] == "Never"

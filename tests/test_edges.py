@@ -11,6 +11,7 @@ from pathlib import Path
 import pulumi
 import pytest
 from combinations import OFFERED, Combo, render, stack_file
+from conftest import LIKE, render_config, write_stack_file
 
 from mesh_platform import edges
 from mesh_platform.loader import parse
@@ -125,10 +126,11 @@ def _dropping(monkeypatch, tmp_path: Path, victim: edges.Edge) -> None:
     monkeypatch.setattr(engine, "PROGRAM", program)
 
 
+@pytest.mark.slow  # the verifier's whole pipeline
 def test_dropping_default_deny_before_the_workloads_fails_verify(monkeypatch, tmp_path) -> None:
     victim = next(e for e in edges.EDGES if e.before is edges.DEFAULT_DENY and e.component == "apps")
     _dropping(monkeypatch, tmp_path, victim)
-    result = verify_stack("dev")
+    result = verify_stack("dev", config_file=write_stack_file(tmp_path / "Pulumi.dev.yaml", **LIKE["dev"]))
     assert not result.ok
     order = [v for v in result.violations if v.rule == "order"]
     assert order and all("NetworkPolicy demo/default-deny" in v.message for v in order)
@@ -139,19 +141,15 @@ def test_dropping_default_deny_before_the_workloads_fails_verify(monkeypatch, tm
 IMPLIED = {("istio.istiod", "apps")}
 
 
+@pytest.mark.slow  # two renders per edge, of a changed program
 @pytest.mark.parametrize("victim", edges.EDGES, ids=lambda e: e.id)
 def test_dropping_any_edge_from_the_program_is_an_order_violation(monkeypatch, tmp_path, victim: edges.Edge) -> None:
-    if victim.before is edges.CA_ISSUER:
-        config = {"istio": {"ca": "cert-manager"}}
-        settings = parse(config, "test")
+    # Rendered afresh: the program changes below.
+    stack, config = ("test", {"istio": {"ca": "cert-manager"}}) if victim.before is edges.CA_ISSUER else ("dev", LIKE["dev"])
+    settings = parse(config, stack)
 
-        def record() -> engine.Recording:
-            return engine.run("test", config={f"mesh-platform:{k}": json.dumps(v) for k, v in config.items()})
-    else:
-        settings = engine.settings(engine.stack_file("dev"), "dev")
-
-        def record() -> engine.Recording:
-            return engine.run("dev")
+    def record() -> engine.Recording:
+        return render_config(stack, **config)
 
     assert victim.applies(settings)
     assert invariants.edges_hold(record(), settings) == []
@@ -203,6 +201,7 @@ def _disagreements(recording: Recording, s: Settings) -> list[str]:
     return out
 
 
+@pytest.mark.slow  # every option combination
 @pytest.mark.parametrize("combo", OFFERED, ids=[c.id for c in OFFERED])
 def test_the_table_and_the_wiring_agree_for_every_offered_combination(combo: Combo) -> None:
     recording = render(combo)
@@ -211,9 +210,9 @@ def test_the_table_and_the_wiring_agree_for_every_offered_combination(combo: Com
     assert invariants.edges_hold(recording, s) == []
 
 
-def test_the_agreement_check_sees_an_edge_outside_the_table_and_one_missing(stack) -> None:
-    recording = stack("dev")
-    s = engine.settings(engine.stack_file("dev"), "dev")
+def test_the_agreement_check_sees_an_edge_outside_the_table_and_one_missing(like) -> None:
+    recording = like("dev")
+    s = parse(LIKE["dev"], "dev")
     assert _disagreements(recording, s) == []
     broken = copy.deepcopy(recording)
     ready = next(r.urn for r in broken.resources if r.type == edges.CALICO_READY.type)

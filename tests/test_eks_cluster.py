@@ -10,8 +10,8 @@ from components.eks_cluster import ISTIO_CONTROL_PLANE_PORTS, LOG_TYPES
 from offline.engine import SECRET
 
 
-def test_cluster_is_private_with_an_allow_list_and_logs(stack) -> None:
-    rec = stack("staging")
+def test_cluster_is_private_with_an_allow_list_and_logs(like) -> None:
+    rec = like("staging")
     cluster = one(rec, "eks:index:Cluster")
     assert cluster.inputs["endpointPrivateAccess"] is True
     assert cluster.inputs["endpointPublicAccess"] is True and cluster.inputs["publicAccessCidrs"] == ["203.0.113.0/24"]
@@ -27,14 +27,14 @@ def test_no_allow_list_means_no_public_endpoint() -> None:
     assert one(rec, "eks:index:Cluster").inputs["endpointPublicAccess"] is False
 
 
-def test_vpc_spans_two_azs_with_public_and_private_subnets(stack) -> None:
-    vpc = one(stack("staging"), "awsx:ec2:Vpc")
+def test_vpc_spans_two_azs_with_public_and_private_subnets(like) -> None:
+    vpc = one(like("staging"), "awsx:ec2:Vpc")
     assert vpc.inputs["numberOfAvailabilityZones"] == 2
     assert [s["type"] for s in vpc.inputs["subnetSpecs"]] == ["Public", "Private"]
 
 
-def test_nodes_live_in_private_subnets(stack) -> None:
-    rec = stack("staging")
+def test_nodes_live_in_private_subnets(like) -> None:
+    rec = like("staging")
     nodes = one(rec, "eks:index:ManagedNodeGroup")
     assert nodes.inputs["subnetIds"] == ["subnet-private-a", "subnet-private-b"]
     assert nodes.inputs["scalingConfig"] == {"minSize": 2, "desiredSize": 2, "maxSize": 4}
@@ -54,8 +54,8 @@ def test_existing_vpc_and_subnets_are_used_as_given() -> None:
     assert one(rec, "eks:index:Cluster").inputs["vpcId"] == "vpc-123"
 
 
-def test_istio_ports_open_from_the_control_plane(stack) -> None:
-    rec = stack("staging")
+def test_istio_ports_open_from_the_control_plane(like) -> None:
+    rec = like("staging")
     sg = one(rec, "aws:ec2/securityGroup:SecurityGroup", "cluster-control-plane-sg")
     rules = {r.inputs["fromPort"]: r.inputs for r in rec.by_type("aws:ec2/securityGroupRule:SecurityGroupRule")}
     assert set(rules) == set(ISTIO_CONTROL_PLANE_PORTS) == {15017, 15012}
@@ -64,8 +64,8 @@ def test_istio_ports_open_from_the_control_plane(stack) -> None:
         assert rule["securityGroupId"] == "sg-eks-managed" and rule["sourceSecurityGroupId"] == f"{sg.name}-id"
 
 
-def test_node_role_has_only_the_node_policies(stack) -> None:
-    arns = sorted(r.inputs["policyArn"] for r in stack("staging").by_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment"))
+def test_node_role_has_only_the_node_policies(like) -> None:
+    arns = sorted(r.inputs["policyArn"] for r in like("staging").by_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment"))
     assert arns == [
         "arn:aws:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly",
         "arn:aws:iam::aws:policy/AmazonEKSWorkerNodePolicy",
@@ -81,30 +81,34 @@ def test_admin_access_entries_from_config() -> None:
     assert entries["admin-0"]["accessPolicies"]["admin"]["accessScope"] == {"type": "cluster"}
 
 
-def test_prod_protects_cluster_vpc_and_nodes_and_staging_does_not(stack) -> None:
+def test_protect_covers_cluster_vpc_and_nodes_and_is_off_by_default(like) -> None:
+    # The prod-like config sets eks.protect; the staging-like one leaves it unset.
     for name, protected in (("prod", True), ("staging", False)):
-        rec = stack(name)
+        rec = like(name)
         for t in ("eks:index:Cluster", "awsx:ec2:Vpc", "eks:index:ManagedNodeGroup"):
             assert one(rec, t).protect is protected, (name, t)
-    assert one(stack("prod"), "eks:index:Cluster").inputs["deletionProtection"] is True
+    assert one(like("prod"), "eks:index:Cluster").inputs["deletionProtection"] is True
 
 
-def test_prod_replicas_allow_disruption_budgets(stack) -> None:
-    rec = stack("prod")
+def test_two_replicas_allow_disruption_budgets(like) -> None:
+    rec = like("prod")  # istiodReplicas and gatewayReplicas 2
     istiod = one(rec, "kubernetes:helm.sh/v3:Release", "istio-istiod").inputs["values"]
     gateway = one(rec, "kubernetes:helm.sh/v3:Release", "istio-gateway").inputs["values"]
     assert istiod["pilot"]["replicaCount"] == 2 and istiod["global"]["defaultPodDisruptionBudget"] == {"enabled": True}
     assert gateway["replicaCount"] == 2 and gateway["podDisruptionBudget"] == {"minAvailable": 1}
 
 
-def test_kubeconfig_is_secret_and_feeds_the_provider(stack) -> None:
-    rec = stack("staging")
-    assert one(rec, "pulumi:providers:kubernetes").inputs["kubeconfig"] == SECRET
+def test_kubeconfig_is_secret_and_feeds_the_provider(like) -> None:
+    rec = like("staging")
+    provider = one(rec, "pulumi:providers:kubernetes")
+    assert provider.inputs["kubeconfig"] == SECRET
+    # Secret, so unreadable here: that it is the EKS cluster's shows as the dependency on it.
+    assert one(rec, "eks:index:Cluster").urn in provider.dependencies
     assert rec.outputs["kubeconfig"] == SECRET
 
 
-def test_calico_is_policy_only_and_the_gateway_an_nlb_on_eks(stack) -> None:
-    rec = stack("staging")
+def test_calico_is_policy_only_and_the_gateway_an_nlb_on_eks(like) -> None:
+    rec = like("staging")
     (inst,) = objects(rec, "Installation")
     assert inst["spec"]["kubernetesProvider"] == "EKS" and inst["spec"]["cni"] == {"type": "AmazonVPC"}
     svc = one(rec, "kubernetes:helm.sh/v3:Release", "istio-gateway").inputs["values"]["service"]
@@ -113,8 +117,8 @@ def test_calico_is_policy_only_and_the_gateway_an_nlb_on_eks(stack) -> None:
     assert all("nodePort" not in p for p in svc["ports"])
 
 
-def test_aws_resources_use_the_regional_provider(stack) -> None:
-    rec = stack("staging")
+def test_aws_resources_use_the_regional_provider(like) -> None:
+    rec = like("staging")
     aws = one(rec, "pulumi:providers:aws")
     assert aws.inputs["region"] == "eu-west-1"
     for r in rec.resources:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pulumi
 import pytest
 import yaml
-from conftest import one, run_config
+from conftest import one, render_config, run_config
 
 from components.existing_cluster import only_context
 from offline.engine import SECRET
@@ -76,5 +76,5 @@ def test_the_cluster_keeps_only_the_chosen_context(tmp_path, monkeypatch) -> Non
         return only_context(content, context)
 
     monkeypatch.setattr(existing, "only_context", spy)
-    run_config(cluster={"provider": "existing", "existing": {"kubeconfig": str(kubeconfig), "context": "ops"}})
+    render_config(cluster={"provider": "existing", "existing": {"kubeconfig": str(kubeconfig), "context": "ops"}})
     assert calls == [(kubeconfig.read_text(), "ops")]

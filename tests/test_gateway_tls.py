@@ -7,8 +7,8 @@ from conftest import objects, one, run_config
 from components.gateway_tls import SECRET_NAME
 
 
-def test_certificate_secret_is_the_gateway_credential_in_the_gateway_namespace(stack) -> None:
-    rec = stack("dev")
+def test_certificate_secret_is_the_gateway_credential_in_the_gateway_namespace(like) -> None:
+    rec = like("dev")
     (cert,) = [c for c in objects(rec, "Certificate") if c["metadata"]["name"] == SECRET_NAME]
     (gw,) = objects(rec, "Gateway")
     https = next(s for s in gw["spec"]["servers"] if s["port"]["number"] == 443)
@@ -18,8 +18,8 @@ def test_certificate_secret_is_the_gateway_credential_in_the_gateway_namespace(s
     assert cert["spec"]["issuerRef"]["name"] == "mesh-platform-ca"
 
 
-def test_gateway_waits_for_the_certificate(stack) -> None:
-    rec = stack("dev")
+def test_gateway_waits_for_the_certificate(like) -> None:
+    rec = like("dev")
     cert = one(rec, "kubernetes:cert-manager.io/v1:Certificate", "gateway-tls-certificate")
     gw = one(rec, "kubernetes:networking.istio.io/v1:Gateway")
     assert cert.urn in gw.dependencies

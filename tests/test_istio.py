@@ -10,22 +10,22 @@ from mesh_platform.versions import ISTIO_REPO, ISTIO_VERSION
 RELEASE = "kubernetes:helm.sh/v3:Release"
 
 
-def test_charts_share_one_pinned_version(stack) -> None:
-    dev = stack("dev")
+def test_charts_share_one_pinned_version(like) -> None:
+    dev = like("dev")
     charts = {r.inputs["chart"]: r for r in dev.by_type(RELEASE) if r.inputs["repositoryOpts"]["repo"] == ISTIO_REPO}
     assert set(charts) == {"base", "istiod", "gateway"}
     assert {r.inputs["version"] for r in charts.values()} == {ISTIO_VERSION}
 
 
-def test_chain_base_istiod_gateway(stack) -> None:
-    dev = stack("dev")
+def test_chain_base_istiod_gateway(like) -> None:
+    dev = like("dev")
     base, istiod, gateway = (one(dev, RELEASE, f"istio-{n}") for n in ("base", "istiod", "gateway"))
     assert base.urn in istiod.dependencies and istiod.urn in gateway.dependencies
     assert base.inputs["values"]["base"]["validationFailurePolicy"] == "Fail"
 
 
-def test_gateway_node_ports_match_kind_port_mappings(stack) -> None:
-    dev = stack("dev")
+def test_gateway_node_ports_match_kind_port_mappings(like) -> None:
+    dev = like("dev")
     gateway = one(dev, RELEASE, "istio-gateway")
     assert gateway.inputs["name"] == "istio-ingress"
     svc = gateway.inputs["values"]["service"]
@@ -46,24 +46,24 @@ def test_cni_option_adds_the_cni_chart_and_tells_istiod() -> None:
     assert system["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "privileged"
 
 
-def test_without_cni_istiod_keeps_istio_init(stack) -> None:
-    istiod = one(stack("dev"), RELEASE, "istio-istiod")
+def test_without_cni_istiod_keeps_istio_init(like) -> None:
+    istiod = one(like("dev"), RELEASE, "istio-istiod")
     assert istiod.inputs["values"]["pilot"]["cni"] == {"enabled": False}
-    assert not [r for r in stack("dev").by_type(RELEASE) if r.inputs["chart"] == "cni"]
+    assert not [r for r in like("dev").by_type(RELEASE) if r.inputs["chart"] == "cni"]
 
 
-def test_mesh_wide_mtls_is_strict_and_waits_for_istiod(stack) -> None:
-    dev = stack("dev")
+def test_mesh_wide_mtls_is_strict_and_waits_for_istiod(like) -> None:
+    dev = like("dev")
     pa = one(dev, "kubernetes:security.istio.io/v1:PeerAuthentication", "istio-mtls-strict")
     assert pa.inputs["metadata"] == {"name": "default", "namespace": "istio-system"}
     assert pa.inputs["spec"] == {"mtls": {"mode": "STRICT"}}
     assert one(dev, RELEASE, "istio-istiod").urn in pa.dependencies
 
 
-def test_istiod_finds_the_ingress_service_in_the_gateway_namespace(stack) -> None:
+def test_istiod_finds_the_ingress_service_in_the_gateway_namespace(like) -> None:
     # meshConfig.ingressService is looked up in K8S_INGRESS_NS (istiod's default: istio-system).
-    values = one(stack("dev"), RELEASE, "istio-istiod").inputs["values"]
-    gateway = one(stack("dev"), RELEASE, "istio-gateway")
+    values = one(like("dev"), RELEASE, "istio-istiod").inputs["values"]
+    gateway = one(like("dev"), RELEASE, "istio-gateway")
     assert values["meshConfig"]["ingressService"] == gateway.inputs["name"]
     assert values["pilot"]["env"]["K8S_INGRESS_NS"] == gateway.inputs["namespace"] == "istio-ingress"
     other = one(run_config(istio={"gatewayNamespace": "edge"}), RELEASE, "istio-istiod")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 
 import yaml
-from conftest import one, run_config
+from conftest import one, render_config
 from standins import make_standins
 
 from components.kind_cluster import KindClusterArgs, kind_config
@@ -27,8 +27,8 @@ def test_kind_config_disables_default_cni_and_maps_gateway_ports() -> None:
     ]
 
 
-def test_command_creates_and_deletes_the_cluster(stack) -> None:
-    dev = stack("dev")
+def test_command_creates_and_deletes_the_cluster(like) -> None:
+    dev = like("dev")
     cmd = one(dev, "command:local:Command", "cluster-kind")
     assert "kind create cluster" in cmd.inputs["create"] and "kind get kubeconfig" in cmd.inputs["create"]
     assert cmd.inputs["delete"] == 'kind delete cluster --name "$KIND_CLUSTER"'
@@ -39,23 +39,25 @@ def test_command_creates_and_deletes_the_cluster(stack) -> None:
     assert cmd.inputs["triggers"] == [cmd.inputs["stdin"]]
 
 
-def test_lab_is_control_plane_only(stack) -> None:
-    cfg = yaml.safe_load(one(stack("lab"), "command:local:Command", "cluster-kind").inputs["stdin"])
+def test_no_workers_is_a_control_plane_only_cluster(like) -> None:
+    cfg = yaml.safe_load(one(like("lab"), "command:local:Command", "cluster-kind").inputs["stdin"])
     assert [n["role"] for n in cfg["nodes"]] == ["control-plane"]
 
 
-def test_kubeconfig_is_secret_and_feeds_the_provider(stack) -> None:
-    dev = stack("dev")
+def test_kubeconfig_is_secret_and_feeds_the_provider(like) -> None:
+    dev = like("dev")
     provider = one(dev, "pulumi:providers:kubernetes")
     assert provider.inputs["kubeconfig"] == SECRET
+    # Secret, so unreadable here: that it is the command's output shows as the dependency on it.
+    assert one(dev, "command:local:Command", "cluster-kind").urn in provider.dependencies
     assert dev.outputs["kubeconfig"] == SECRET
     assert dev.outputs["clusterKind"] == "kind"
 
 
-def test_a_new_cluster_is_a_new_cluster_identifier(stack) -> None:
+def test_a_new_cluster_is_a_new_cluster_identifier(like) -> None:
     # The command's ID is unique per created cluster (mocks: "<name>-id"); with the name alone a
     # re-created cluster would keep the provider and no Kubernetes resource would be re-created.
-    dev = stack("dev")
+    dev = like("dev")
     cmd = one(dev, "command:local:Command", "cluster-kind")
     provider = one(dev, "pulumi:providers:kubernetes")
     assert provider.inputs["clusterIdentifier"] == "mesh-dev/cluster-kind-id"
@@ -66,20 +68,20 @@ def test_unreachable_cluster_never_drops_state(monkeypatch) -> None:
     # The SDK copies PULUMI_K8S_DELETE_UNREACHABLE into the provider's inputs; the explicit false
     # wins over it, so a refresh while Docker is stopped fails instead of emptying the state.
     monkeypatch.setenv("PULUMI_K8S_DELETE_UNREACHABLE", "true")
-    provider = one(run_config(cluster={"provider": "kind"}), "pulumi:providers:kubernetes")
+    provider = one(render_config(cluster={"provider": "kind"}), "pulumi:providers:kubernetes")
     assert provider.inputs["deleteUnreachable"] == "false"
 
 
-def test_kubeconfig_never_reaches_the_logs(stack) -> None:
-    cmd = one(stack("dev"), "command:local:Command", "cluster-kind")
+def test_kubeconfig_never_reaches_the_logs(like) -> None:
+    cmd = one(like("dev"), "command:local:Command", "cluster-kind")
     # pulumi-command logs stdout and stderr unless `logging` says otherwise; stdout is the kubeconfig.
     assert cmd.inputs["logging"] == "stderr"
     assert "kind get kubeconfig" in cmd.inputs["create"]
     assert ">&2" in cmd.inputs["create"].split("kind create cluster", 1)[1].splitlines()[0]
 
 
-def _create(stack, tmp_path, kind_behaviour: str) -> tuple[subprocess.CompletedProcess, list[str]]:
-    cmd = one(stack("lab"), "command:local:Command", "cluster-kind")
+def _create(like, tmp_path, kind_behaviour: str) -> tuple[subprocess.CompletedProcess, list[str]]:
+    cmd = one(like("lab"), "command:local:Command", "cluster-kind")
     s = make_standins(tmp_path)
     s.add("kind", kind_behaviour)
     proc = subprocess.run(
@@ -93,29 +95,29 @@ def _create(stack, tmp_path, kind_behaviour: str) -> tuple[subprocess.CompletedP
     return proc, s.lines("kind")
 
 
-def test_create_refuses_a_kind_cluster_it_did_not_create(stack, tmp_path) -> None:
-    proc, calls = _create(stack, tmp_path, '[ "$1 $2" = "get clusters" ] && echo other && echo mesh-lab; exit 0')
+def test_create_refuses_a_kind_cluster_it_did_not_create(like, tmp_path) -> None:
+    proc, calls = _create(like, tmp_path, '[ "$1 $2" = "get clusters" ] && echo other && echo mesh-lab; exit 0')
     assert proc.returncode != 0 and proc.stdout == ""
     assert "a kind cluster named mesh-lab already exists and this stack did not create it" in proc.stderr
     assert calls == ["kind get clusters"], "neither created, adopted nor deleted"
 
 
-def test_create_prints_only_the_kubeconfig(stack, tmp_path) -> None:
+def test_create_prints_only_the_kubeconfig(like, tmp_path) -> None:
     proc, calls = _create(
-        stack, tmp_path, '[ "$1" = get ] && [ "$2" = kubeconfig ] && echo "apiVersion: v1"; echo progress >&2; exit 0'
+        like, tmp_path, '[ "$1" = get ] && [ "$2" = kubeconfig ] && echo "apiVersion: v1"; echo progress >&2; exit 0'
     )
     assert proc.returncode == 0 and proc.stdout == "apiVersion: v1\n"
     assert calls == ["kind get clusters", "kind create cluster --name mesh-lab --config -", "kind get kubeconfig --name mesh-lab"]
 
 
-def test_create_leaves_nothing_when_the_kubeconfig_cannot_be_read(stack, tmp_path) -> None:
-    proc, calls = _create(stack, tmp_path, '[ "$1 $2" = "get kubeconfig" ] && exit 1; exit 0')
+def test_create_leaves_nothing_when_the_kubeconfig_cannot_be_read(like, tmp_path) -> None:
+    proc, calls = _create(like, tmp_path, '[ "$1 $2" = "get kubeconfig" ] && exit 1; exit 0')
     assert proc.returncode != 0
     assert calls[-1] == "kind delete cluster --name mesh-lab"
 
 
-def test_every_kubernetes_resource_uses_the_cluster_provider(stack) -> None:
-    dev = stack("dev")
+def test_every_kubernetes_resource_uses_the_cluster_provider(like) -> None:
+    dev = like("dev")
     provider = one(dev, "pulumi:providers:kubernetes")
     k8s = [r for r in dev.resources if r.type.startswith("kubernetes:")]
     assert k8s
@@ -162,10 +164,10 @@ def test_ipv4_subnets_never_returns_nothing() -> None:
         ipv4_subnets("fc00:f853:ccd:e793::/64\n")
 
 
-def test_node_network_probe_only_when_needed(stack, run) -> None:
-    probe = one(stack("dev"), "command:local:Command", "cluster-kind-network")
+def test_node_network_probe_only_when_needed(like, run) -> None:
+    probe = one(like("dev"), "command:local:Command", "cluster-kind-network")
     assert "docker network inspect" in probe.inputs["create"]
     assert "cluster-kind" in str(probe.dependencies)
     # lab has no observability; an explicit nodeCidrs needs no probe either.
-    for rec in (stack("lab"), run(observability={"enabled": True, "nodeCidrs": ["10.1.0.0/16"]})):
+    for rec in (like("lab"), run(observability={"enabled": True, "nodeCidrs": ["10.1.0.0/16"]})):
         assert not [r for r in rec.resources if r.name == "cluster-kind-network"]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from conftest import graph, objects, one
+import pytest
+import test_chart_values as chart_values
+from conftest import LIKE, graph, objects, one, write_stack_file
 
 from components import observability as obs
 from mesh_platform.versions import JAEGER_IMAGE, KIALI_CHART_VERSION, PROMETHEUS_CHART_VERSION
@@ -14,8 +16,8 @@ def _np(rec, ns, name):
     return next(p for p in objects(rec, "NetworkPolicy") if p["metadata"] == {"name": name, "namespace": ns})
 
 
-def test_dev_has_the_pinned_pieces(stack) -> None:
-    rec = stack("dev")
+def test_dev_has_the_pinned_pieces(like) -> None:
+    rec = like("dev")
     prom, kiali = one(rec, RELEASE, "observability-prometheus"), one(rec, RELEASE, "observability-kiali")
     assert (prom.inputs["chart"], prom.inputs["version"]) == ("prometheus", PROMETHEUS_CHART_VERSION)
     assert (kiali.inputs["chart"], kiali.inputs["version"]) == ("kiali-server", KIALI_CHART_VERSION)
@@ -53,17 +55,17 @@ CHART_JOBS_BLOCKED = (
 )
 
 
-def test_envoy_metrics_are_scraped_one_way_only(stack) -> None:
+def test_envoy_metrics_are_scraped_one_way_only(like) -> None:
     """15020 (the agent's merged endpoint, Envoy's istio_* included) and never 15090 as well."""
-    jobs = _jobs(stack("dev"))
+    jobs = _jobs(like("dev"))
     assert not [n for n, j in jobs.items() if "15090" in str(j) or "envoy-prom" in str(j) or "/stats/prometheus" in str(j)]
     sidecar_jobs = [n for n, j in jobs.items() if "prometheus_io_scrape" in str(j)]
     assert sidecar_jobs == ["kubernetes-pods"]
     assert obs.SIDECAR_METRICS_PORTS == (15020,)
 
 
-def test_every_scrape_job_targets_only_what_the_policy_admits(stack) -> None:
-    rec = stack("dev")
+def test_every_scrape_job_targets_only_what_the_policy_admits(like) -> None:
+    rec = like("dev")
     jobs = _jobs(rec)
     assert not set(CHART_JOBS_BLOCKED) & set(jobs)
     egress = _np(rec, "observability", "prometheus")["spec"]["egress"]
@@ -89,26 +91,26 @@ def test_every_scrape_job_targets_only_what_the_policy_admits(stack) -> None:
     assert istiod["ports"] == [{"protocol": "TCP", "port": 15014}] and "15014" in str(jobs["istiod"])
 
 
-def test_tracing_sampling_from_config_through_the_telemetry_api(stack) -> None:
+def test_tracing_sampling_from_config_through_the_telemetry_api(like) -> None:
     for name, pct in (("dev", 100), ("prod", 1)):
-        (tel,) = objects(stack(name), "Telemetry")
+        (tel,) = objects(like(name), "Telemetry")
         assert tel["metadata"] == {"name": "mesh-default", "namespace": "istio-system"}
         assert tel["spec"]["tracing"] == [{"providers": [{"name": obs.TRACING_PROVIDER}], "randomSamplingPercentage": pct}]
-    mesh = one(stack("dev"), RELEASE, "istio-istiod").inputs["values"]["meshConfig"]
+    mesh = one(like("dev"), RELEASE, "istio-istiod").inputs["values"]["meshConfig"]
     assert mesh["extensionProviders"] == [
         {"name": obs.TRACING_PROVIDER, "opentelemetry": {"service": "jaeger.observability.svc.cluster.local", "port": 4317}}
     ]
 
 
-def test_calico_flow_visibility_and_metrics(stack) -> None:
-    rec = stack("dev")
+def test_calico_flow_visibility_and_metrics(like) -> None:
+    rec = like("dev")
     assert {o["kind"] for o in objects(rec, "Goldmane") + objects(rec, "Whisker")} == {"Goldmane", "Whisker"}
     (inst,) = objects(rec, "Installation")
     assert inst["spec"]["nodeMetricsPort"] == 9091 and inst["spec"]["typhaMetricsPort"] == 9093
 
 
-def test_after_istiod_and_never_before_a_workload(stack) -> None:
-    rec = stack("dev")
+def test_after_istiod_and_never_before_a_workload(like) -> None:
+    rec = like("dev")
     g = graph(rec)
     istiod = one(rec, RELEASE, "istio-istiod").urn
     mine = [r for r in rec.resources if r.parent and "Observability::observability" in r.parent]
@@ -121,8 +123,8 @@ def test_after_istiod_and_never_before_a_workload(stack) -> None:
             assert not (g.ancestors(d.urn) & mine_urns), d.urn
 
 
-def test_workload_namespace_admits_exactly_the_scrapes_and_sends_only_spans(stack) -> None:
-    rec = stack("dev")
+def test_workload_namespace_admits_exactly_the_scrapes_and_sends_only_spans(like) -> None:
+    rec = like("dev")
     scrape = _np(rec, "demo", "allow-metrics-scrape")["spec"]
     assert scrape["podSelector"] == {} and scrape["policyTypes"] == ["Ingress"]
     (rule,) = scrape["ingress"]
@@ -135,13 +137,20 @@ def test_workload_namespace_admits_exactly_the_scrapes_and_sends_only_spans(stac
     ]
     (out,) = _np(rec, "demo", "allow-tracing")["spec"]["egress"]
     assert out["ports"] == [{"protocol": "TCP", "port": 4317}]
+    # Spans only: to Jaeger's OTLP port, no other pod of the observability namespace.
+    assert out["to"] == [
+        {
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "observability"}},
+            "podSelector": {"matchLabels": obs.JAEGER_LABELS},
+        }
+    ]
     # The mesh layer is untouched: scrapes do not pass Envoy's inbound chain.
-    lab_authz = sorted(p["metadata"]["name"] for p in objects(stack("lab"), "AuthorizationPolicy"))
+    lab_authz = sorted(p["metadata"]["name"] for p in objects(like("lab"), "AuthorizationPolicy"))
     assert sorted(p["metadata"]["name"] for p in objects(rec, "AuthorizationPolicy")) == lab_authz
 
 
-def test_observability_namespace_has_its_own_default_deny_and_minimal_allows(stack) -> None:
-    rec = stack("dev")
+def test_observability_namespace_has_its_own_default_deny_and_minimal_allows(like) -> None:
+    rec = like("dev")
     assert _np(rec, "observability", "default-deny")["spec"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
     prom = _np(rec, "observability", "prometheus")["spec"]
     assert prom["ingress"] == [
@@ -155,8 +164,11 @@ def test_observability_namespace_has_its_own_default_deny_and_minimal_allows(sta
     assert "ingress" not in kiali and kiali["policyTypes"] == ["Ingress", "Egress"]
 
 
-def test_verify_sees_the_scrapes_and_nothing_more(verified) -> None:
-    result = verified("dev")
+@pytest.mark.slow  # the verifier's whole pipeline, network-config-analyzer included
+def test_verify_sees_the_scrapes_and_nothing_more(tmp_path) -> None:
+    from offline.verify.pipeline import verify_stack
+
+    result = verify_stack("dev", config_file=write_stack_file(tmp_path / "Pulumi.dev.yaml", **LIKE["dev"]))
     assert result.ok, result.violations
     scrapes = {
         (f.src, f.dst, f.port)
@@ -168,14 +180,14 @@ def test_verify_sees_the_scrapes_and_nothing_more(verified) -> None:
     }
 
 
-def test_port_forward_outputs(stack) -> None:
-    out = stack("dev").outputs["portForward"]
+def test_port_forward_outputs(like) -> None:
+    out = like("dev").outputs["portForward"]
     assert set(out) == {"kiali", "prometheus", "jaeger", "whisker"}
     assert out["whisker"].startswith("kubectl -n calico-system port-forward svc/whisker 8081:8081")
 
 
-def test_switched_off_leaves_no_trace(stack) -> None:
-    rec = stack("lab")
+def test_switched_off_leaves_no_trace(like) -> None:
+    rec = like("lab")
     assert not [r for r in rec.resources if "bservability" in r.urn]
     assert not objects(rec, "Telemetry") and not objects(rec, "Goldmane") and not objects(rec, "Whisker")
     (inst,) = objects(rec, "Installation")
@@ -186,27 +198,30 @@ def test_switched_off_leaves_no_trace(stack) -> None:
     assert "portForward" not in rec.outputs
 
 
-def test_node_cidrs_on_kind_come_from_the_network_the_cluster_got(stack, run) -> None:
+def test_node_cidrs_on_kind_come_from_the_network_the_cluster_got(like, run) -> None:
     """Not a guessed 172.16.0.0/12: the stand-in probe reports 192.168.97.0/24 (offline.engine)."""
     for name in ("prometheus", "kiali"):
-        egress = _np(stack("dev"), "observability", name)["spec"]["egress"]
+        egress = _np(like("dev"), "observability", name)["spec"]["egress"]
         assert egress[-1]["to"] == [{"ipBlock": {"cidr": "192.168.97.0/24"}}], name
     rec = run(observability={"enabled": True, "nodeCidrs": ["10.1.0.0/16"]})
     assert _np(rec, "observability", "prometheus")["spec"]["egress"][-1]["to"] == [{"ipBlock": {"cidr": "10.1.0.0/16"}}]
-    assert "172.16.0.0/12" not in str(objects(stack("dev"), "NetworkPolicy"))
+    assert "172.16.0.0/12" not in str(objects(like("dev"), "NetworkPolicy"))
 
 
 def test_a_node_rule_is_never_left_without_peers() -> None:
-    import pytest
-
     args = obs.ObservabilityArgs("observability", "1.0.0", "1.0.0", 1.0, ("demo",), "istio-ingress", ())
     with pytest.raises(ValueError, match="at least one node CIDR"):
         obs.network_policies(args)
 
 
-def test_kiali_chart_adds_no_policy_and_only_real_v2_fields(stack) -> None:
-    values = one(stack("dev"), RELEASE, "observability-kiali").inputs["values"]
+def test_kiali_chart_adds_no_policy_and_only_real_v2_fields(like) -> None:
+    release = one(like("dev"), RELEASE, "observability-kiali").inputs
+    values = release["values"]
     # kiali-server's own NetworkPolicy (default on) admits 20001 and 9090 from any source.
     assert values["deployment"]["network_policy"] == {"enabled": False}
     # Kiali v2 has no istio_namespace field: it would be dropped silently.
     assert "istio_namespace" not in values
+    # Every path sent is one the pinned kiali-server chart reads (tests/data/chart_values.yaml).
+    kiali = chart_values.record()["kiali-server"]
+    assert str(kiali["version"]) == release["version"]
+    assert [p for p in chart_values.flatten(values) if not chart_values.accepted(p, kiali["paths"])] == []

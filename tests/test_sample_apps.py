@@ -26,13 +26,13 @@ def _routes(rec):
     return out
 
 
-def test_routing_table_is_the_seeds(stack) -> None:
+def test_routing_table_is_the_seeds(like) -> None:
     seed = [("/v1", [("v1", 100)]), (None, [("v2", 100)])]
-    assert _routes(stack("dev")) == {"my-service": seed, "my-service-gateway": seed}
+    assert _routes(like("dev")) == {"my-service": seed, "my-service-gateway": seed}
 
 
-def test_retries_timeout_and_gateway_binding(stack) -> None:
-    vs = {v["metadata"]["name"]: v["spec"] for v in objects(stack("dev"), "VirtualService")}
+def test_retries_timeout_and_gateway_binding(like) -> None:
+    vs = {v["metadata"]["name"]: v["spec"] for v in objects(like("dev"), "VirtualService")}
     # The mesh keeps the full service name; the gateway's VirtualService takes every host the Gateway
     # lists ('*'), because istiod would turn a one-word host such as 'localhost' into
     # 'localhost.demo.svc.cluster.local', which never intersects the Gateway's literal 'localhost'.
@@ -42,7 +42,7 @@ def test_retries_timeout_and_gateway_binding(stack) -> None:
         catch_all = spec["http"][1]
         assert catch_all["retries"]["attempts"] == 3 and catch_all["retries"]["perTryTimeout"] == "2s"
         assert catch_all["timeout"] == "10s"
-    (gw,) = objects(stack("dev"), "Gateway")
+    (gw,) = objects(like("dev"), "Gateway")
     assert gw["spec"]["selector"] == {"istio": "ingress"}
     assert [s["port"]["number"] for s in gw["spec"]["servers"]] == [80, 443]
     assert all(s["hosts"] == ["localhost"] for s in gw["spec"]["servers"])
@@ -65,8 +65,8 @@ def test_canary_weights() -> None:
     assert _routes(run_config(apps=apps)) == {"my-service": canary, "my-service-gateway": canary}
 
 
-def test_every_subset_exists_and_selects_a_deployment(stack) -> None:
-    rec = stack("dev")
+def test_every_subset_exists_and_selects_a_deployment(like) -> None:
+    rec = like("dev")
     drs = {d["spec"]["host"]: d for d in objects(rec, "DestinationRule")}
     deployments = objects(rec, "Deployment")
     for vs in objects(rec, "VirtualService"):
@@ -84,8 +84,8 @@ def test_every_subset_exists_and_selects_a_deployment(stack) -> None:
                 assert len(selected) == 1, (dest, [d["metadata"]["name"] for d in selected])
 
 
-def test_workloads_are_hardened(stack) -> None:
-    deployments = [d for d in objects(stack("dev"), "Deployment") if d["metadata"]["namespace"] == NS]
+def test_workloads_are_hardened(like) -> None:
+    deployments = [d for d in objects(like("dev"), "Deployment") if d["metadata"]["namespace"] == NS]
     assert len(deployments) == 4
     for d in deployments:
         pod = d["spec"]["template"]["spec"]
@@ -102,15 +102,15 @@ def test_workloads_are_hardened(stack) -> None:
             assert ":" in c["image"] and not c["image"].endswith(":latest")
 
 
-def test_frontend_is_labelled_and_calls_my_service(stack) -> None:
-    (fe,) = [d for d in objects(stack("dev"), "Deployment") if d["metadata"]["name"] == "frontend-v1"]
+def test_frontend_is_labelled_and_calls_my_service(like) -> None:
+    (fe,) = [d for d in objects(like("dev"), "Deployment") if d["metadata"]["name"] == "frontend-v1"]
     assert fe["spec"]["template"]["metadata"]["labels"]["role"] == "frontend"
     caller = next(c for c in fe["spec"]["template"]["spec"]["containers"] if c["name"] == "caller")
     assert f"http://my-service.{NS}.svc.cluster.local:5000/" in caller["command"][-1]
 
 
-def test_workloads_start_after_istiod_and_default_deny(stack) -> None:
-    rec = stack("dev")
+def test_workloads_start_after_istiod_and_default_deny(like) -> None:
+    rec = like("dev")
     g = graph(rec)
     istiod = one(rec, "kubernetes:helm.sh/v3:Release", "istio-istiod").urn
     deny = one(rec, "kubernetes:networking.k8s.io/v1:NetworkPolicy", "zero-trust-np-default-deny").urn
@@ -121,8 +121,8 @@ def test_workloads_start_after_istiod_and_default_deny(stack) -> None:
         assert g.waits_for(d.urn, istiod)
 
 
-def test_stack_outputs_show_the_routing(stack) -> None:
-    out = stack("dev").outputs
+def test_stack_outputs_show_the_routing(like) -> None:
+    out = like("dev").outputs
     assert out["gatewayUrl"] == "http://localhost:8080"
     assert out["curl"] == [
         "curl -s http://localhost:8080/v1   # my-service: v1 100%",
@@ -234,8 +234,8 @@ def _acme_solver(host: str, token: str) -> list[dict]:
 
 
 @pytest.mark.parametrize(("name", "host"), [("staging", "staging.mesh.example.com"), ("prod", "mesh.example.com")])
-def test_acme_challenge_stays_reachable_on_port_80_with_the_https_redirect(stack, name, host) -> None:
-    rec = stack(name)
+def test_acme_challenge_stays_reachable_on_port_80_with_the_https_redirect(like, name, host) -> None:
+    rec = like(name)
     challenge = "/.well-known/acme-challenge/t0ken"
     renewal = [*rec.manifests(), *_acme_solver(host, "t0ken")]
     servers = gateway_servers(renewal)
@@ -251,8 +251,8 @@ def test_acme_challenge_stays_reachable_on_port_80_with_the_https_redirect(stack
     assert answer(gateway_servers(broken), 80, host, challenge) == f"redirect https://{host}{challenge}"
 
 
-def test_https_redirect_is_a_catch_all_route_on_its_own_port_80_gateway(stack) -> None:
-    rec = stack("staging")
+def test_https_redirect_is_a_catch_all_route_on_its_own_port_80_gateway(like) -> None:
+    rec = like("staging")
     gws = {g["metadata"]["name"]: g["spec"] for g in objects(rec, "Gateway")}
     assert [s["port"]["number"] for s in gws["mesh-gateway"]["servers"]] == [443]
     (http,) = gws["mesh-gateway-http"]["servers"]

@@ -135,6 +135,13 @@ def test_every_error_is_reported_at_once() -> None:
         parse({"cluster": {"workers": -1, "name": "X"}, "istio": {"version": "latest"}, "nope": 1}, "dev")
     lines = str(err.value).splitlines()[1:]
     assert len(lines) == 4, lines
+    keys = sorted(line.split(": ", 1)[0].strip() for line in lines)
+    assert keys == [
+        "mesh-platform:cluster.name",
+        "mesh-platform:cluster.workers",
+        "mesh-platform:istio.version",
+        "mesh-platform:nope",
+    ]
 
 
 def test_a_cross_field_error_names_its_values_without_echoing_the_object() -> None:

@@ -85,22 +85,86 @@ def test_hand_written_policies_give_the_same_flows(policies: list[dict[str, Any]
     assert fast and fast == slow
 
 
-def test_the_pairwise_merge_is_what_runs_and_nca_is_restored() -> None:
+def _props(protocol: str, port: int) -> Any:
+    """NCA's connection set for one protocol and destination port."""
+    from nca.CoreDS.ConnectivityProperties import ConnectivityProperties
+    from nca.CoreDS.PortSet import PortSet
+    from nca.CoreDS.ProtocolSet import ProtocolSet
+
+    return ConnectivityProperties.make_conn_props_from_dict(
+        {
+            "protocols": ProtocolSet.get_protocol_set_with_single_protocol(protocol),
+            "dst_ports": PortSet.make_port_set_with_range(port, port),
+        }
+    )
+
+
+class _Policy:
+    """What ``NetworkLayer`` folds: a policy's ``allowed_connections`` (a fresh set each call, as NCA's)."""
+
+    def __init__(self, name: str, allowed: Any = None, denied: Any = None) -> None:
+        self.name, self.allowed, self.denied = name, allowed, denied
+
+    def allowed_connections(self, is_ingress: bool) -> Any:
+        from nca.Resources.PolicyResources.NetworkPolicy import PolicyConnections
+
+        conns = PolicyConnections()
+        conns.captured = {self.name}
+        if self.allowed is not None:
+            conns.allowed_conns = copy.copy(self.allowed)
+        if self.denied is not None:
+            conns.denied_conns = copy.copy(self.denied)
+        return conns
+
+
+def test_the_pairwise_merge_gives_ncas_fold_leaves_a_deny_to_it_and_is_restored_when_nca_raises() -> None:
+    from types import SimpleNamespace
+
     from nca.NetworkConfig.NetworkLayer import NetworkLayer
 
     shipped = NetworkLayer.collect_policies_conns_optimized
-    with nca_fence.balanced_unions():
-        assert NetworkLayer.collect_policies_conns_optimized is not shipped
-    assert NetworkLayer.collect_policies_conns_optimized is shipped
+    folds: list[int] = []
+
+    def counted(self: Any, is_ingress: bool, captured_func: Any = lambda policy: True) -> Any:
+        folds.append(len(self.policies_list))
+        return shipped(self, is_ingress, captured_func)
+
+    allow_only = SimpleNamespace(policies_list=[_Policy(f"p{i}", _props("TCP", 8000 + i)) for i in range(5)])
+    with_deny = SimpleNamespace(
+        policies_list=[_Policy("deny", denied=_props("TCP", 8000)), _Policy("allow", _props("TCP", 8000))]
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(NetworkLayer, "collect_policies_conns_optimized", counted)
+        want = shipped(allow_only, True)
+        with nca_fence.balanced_unions():
+            merged = NetworkLayer.collect_policies_conns_optimized(allow_only, True)
+            assert folds == [], "an allow-only layer is merged pairwise, not folded"
+            assert merged.allowed_conns == want.allowed_conns and merged.captured == want.captured
+            # A deny set: NCA's own fold, whose answer (the deny wins, it came first) is what is returned.
+            denied = NetworkLayer.collect_policies_conns_optimized(with_deny, True)
+            assert folds == [2] and not denied.allowed_conns and denied.denied_conns == _props("TCP", 8000)
+        assert NetworkLayer.collect_policies_conns_optimized is counted
+        # NCA failing half-way through a run leaves its own fold in place for the next run.
+        with pytest.raises(RuntimeError), nca_fence.balanced_unions():
+            raise RuntimeError("nca failed")
+        assert NetworkLayer.collect_policies_conns_optimized is counted
 
 
-def test_the_tcp_part_only_is_what_runs_and_nca_is_restored() -> None:
+def test_the_tcp_part_only_is_ncas_tcp_part_an_empty_rest_and_is_restored_when_nca_raises() -> None:
     from nca.NetworkConfig.NetworkConfigQuery import ConnectivityMapQuery
 
     shipped = ConnectivityMapQuery.convert_props_to_split_by_tcp
+    props = _props("TCP", 80) | _props("UDP", 53)
+    tcp, non_tcp = shipped(props)
+    assert non_tcp, "the shipped split has a non-TCP part here: the check below can fail"
     with nca_fence.tcp_part_only():
-        assert ConnectivityMapQuery.convert_props_to_split_by_tcp is not shipped
+        got_tcp, got_rest = ConnectivityMapQuery.convert_props_to_split_by_tcp(props)
+    assert got_tcp == tcp == _props("TCP", 80) and not got_rest
     assert ConnectivityMapQuery.convert_props_to_split_by_tcp is shipped
+    with pytest.raises(RuntimeError), nca_fence.tcp_part_only():
+        raise RuntimeError("nca failed")
+    assert ConnectivityMapQuery.convert_props_to_split_by_tcp is shipped
+    assert ConnectivityMapQuery.convert_props_to_split_by_tcp(props) == (tcp, non_tcp)
 
 
 def test_schema_findings_are_those_of_the_straightforward_path() -> None:

@@ -41,6 +41,7 @@ def test_exact_flows_pass_and_each_difference_is_named() -> None:
 def test_stack_verification_is_clean(verified) -> None:
     result = verified("dev")
     assert [v for v in result.violations if v.rule == "intent"] == []
+    assert result.violations == [] and result.ok
 
 
 # --- mutation: remove one needed allow, verify must name the flow it breaks ---------------------

@@ -13,8 +13,8 @@ def _np(rec, name):
     return next(p for p in objects(rec, "NetworkPolicy") if p["metadata"]["name"] == name)
 
 
-def test_namespace_labels_follow_istio_cni(stack) -> None:
-    (demo,) = [n for n in objects(stack("dev"), "Namespace") if n["metadata"]["name"] == NS]
+def test_namespace_labels_follow_istio_cni(like) -> None:
+    (demo,) = [n for n in objects(like("dev"), "Namespace") if n["metadata"]["name"] == NS]
     labels = demo["metadata"]["labels"]
     assert labels["istio-injection"] == "enabled"
     assert labels["pod-security.kubernetes.io/enforce"] == "privileged"  # istio-init needs NET_ADMIN
@@ -23,14 +23,14 @@ def test_namespace_labels_follow_istio_cni(stack) -> None:
     assert demo["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
 
 
-def test_default_deny_has_no_rules_and_both_types(stack) -> None:
-    deny = _np(stack("dev"), "default-deny")
+def test_default_deny_has_no_rules_and_both_types(like) -> None:
+    deny = _np(like("dev"), "default-deny")
     assert deny["spec"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
     assert "ingress" not in deny["spec"] and "egress" not in deny["spec"]
 
 
-def test_platform_needs_are_allowed(stack) -> None:
-    rec = stack("dev")
+def test_platform_needs_are_allowed(like) -> None:
+    rec = like("dev")
     dns = _np(rec, "allow-dns")["spec"]["egress"][0]
     assert dns["to"] == [
         {
@@ -80,8 +80,8 @@ def _authz_pairs(rec):
     return pairs
 
 
-def test_each_declared_call_is_allowed_on_both_layers_and_nothing_else(stack) -> None:
-    rec = stack("dev")
+def test_each_declared_call_is_allowed_on_both_layers_and_nothing_else(like) -> None:
+    rec = like("dev")
     declared = {("frontend", "my-service"), ("client", "my-service")}
     ingress, egress = _allowed_pairs(rec)
     assert ingress == declared and egress == declared
@@ -103,8 +103,8 @@ def test_an_added_call_appears_on_both_layers_and_an_undeclared_one_on_neither()
     assert ("client", "db") not in ingress and not any(t == "db" for _, t in _authz_pairs(rec))
 
 
-def test_frontend_receives_nothing(stack) -> None:
-    rec = stack("dev")
+def test_frontend_receives_nothing(like) -> None:
+    rec = like("dev")
     to_frontend = [
         p["metadata"]["name"]
         for p in objects(rec, "NetworkPolicy")
@@ -118,8 +118,8 @@ def test_frontend_receives_nothing(stack) -> None:
     ]
 
 
-def test_mesh_layer_strict_and_allow_nothing(stack) -> None:
-    rec = stack("dev")
+def test_mesh_layer_strict_and_allow_nothing(like) -> None:
+    rec = like("dev")
     pas = {p["metadata"]["namespace"]: p["spec"] for p in objects(rec, "PeerAuthentication")}
     assert pas == {"istio-system": {"mtls": {"mode": "STRICT"}}, NS: {"mtls": {"mode": "STRICT"}}}
     nothing = next(p for p in objects(rec, "AuthorizationPolicy") if p["metadata"]["name"] == "allow-nothing")
@@ -132,8 +132,8 @@ def test_mesh_layer_strict_and_allow_nothing(stack) -> None:
     assert allow["spec"]["rules"][0]["to"] == [{"operation": {"ports": ["5000"]}}]
 
 
-def test_policies_wait_for_their_namespace_and_istiod(stack) -> None:
-    rec = stack("dev")
+def test_policies_wait_for_their_namespace_and_istiod(like) -> None:
+    rec = like("dev")
     ns = one(rec, "kubernetes:core/v1:Namespace", "zero-trust-ns")
     assert one(rec, "kubernetes:helm.sh/v3:Release", "istio-istiod").urn in ns.dependencies
     for r in rec.resources:
@@ -141,13 +141,13 @@ def test_policies_wait_for_their_namespace_and_istiod(stack) -> None:
             assert ns.urn in r.dependencies, r.urn
 
 
-def test_recorded_default_deny_denies_and_the_seeds_version_would_not(stack) -> None:
+def test_recorded_default_deny_denies_and_the_seeds_version_would_not(like) -> None:
     """On the recorded manifests: our deny admits nothing from outside; the seed's `from: []` admits all."""
     import copy
 
     from offline.verify.connectivity import flows
 
-    objs = copy.deepcopy(stack("lab").manifests())
+    objs = copy.deepcopy(like("lab").manifests())
     demo = [o for o in objs if (o.get("metadata") or {}).get("namespace") == NS or o.get("kind") == "Namespace"]
     ours = {(f.src, f.dst, f.port) for f in flows(demo, scope={NS}) if f.layer == "cni"}
     assert not [f for f in ours if f[0] == "external" or f[1] == "demo/frontend"]
@@ -161,8 +161,8 @@ def test_recorded_default_deny_denies_and_the_seeds_version_would_not(stack) -> 
     } <= seed
 
 
-def test_with_istio_csr_sidecars_may_reach_exactly_the_ca(stack) -> None:
-    assert not [p for p in objects(stack("dev"), "NetworkPolicy") if p["metadata"]["name"] == "allow-mesh-ca"]
+def test_with_istio_csr_sidecars_may_reach_exactly_the_ca(like) -> None:
+    assert not [p for p in objects(like("dev"), "NetworkPolicy") if p["metadata"]["name"] == "allow-mesh-ca"]
     rec = run_config(istio={"ca": "cert-manager"})
     ca = _np(rec, "allow-mesh-ca")["spec"]
     assert ca["podSelector"] == {} and ca["policyTypes"] == ["Egress"]
