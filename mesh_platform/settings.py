@@ -180,7 +180,7 @@ class _Settings(BaseModel):
         alias_generator=to_camel,
         populate_by_name=True,
         # No coercion: `workers: true` or `port: "80"` is an error naming the key, not a 1 or an 80.
-        # Stack values are validated as JSON (``loader.parse``), where an array is a valid tuple
+        # Stack values are validated as JSON (``loader.validate``, under both ``load()`` and ``parse()``), where an array is a valid tuple
         # and an integer a valid float.
         strict=True,
         # The string under each field is its description: the loader quotes it for a missing
