@@ -1,4 +1,4 @@
-"""What every ``python -m tools.*`` command shares: one error type, one way out, help that answers.
+"""What every ``python -m offline.*`` and ``python -m ops.*`` command shares: one error type, one way out, help that answers.
 
 A command raises :class:`UsageError` (or lets ``pulumi.RunError`` through) for anything the user can
 fix; :func:`run` turns it into one line on standard error and exit status 2, never a traceback.
