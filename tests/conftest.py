@@ -196,6 +196,17 @@ def graph(recording: engine.Recording) -> Graph:
     return Graph.of(recording)
 
 
+#: What an EKS stack keeps from an accidental ``pulumi destroy`` when it sets ``eks.protect``.
+PROTECTABLE = ("eks:index:Cluster", "awsx:ec2:Vpc", "eks:index:ManagedNodeGroup")
+
+
+def protection(recording: engine.Recording) -> dict[str, bool]:
+    """``protect`` of each protectable EKS resource, and the cluster's own deletion protection."""
+    out = {t: one(recording, t).protect for t in PROTECTABLE}
+    out["deletionProtection"] = bool(one(recording, "eks:index:Cluster").inputs.get("deletionProtection"))
+    return out
+
+
 def one(recording: engine.Recording, type_: str, name: str | None = None) -> engine.Registration:
     """The single registration of ``type_`` (and ``name``); fails listing what there is."""
     found = [r for r in recording.resources if r.type == type_ and (name is None or r.name == name)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pulumi
 import pytest
-from conftest import objects, one, run_config
+from conftest import PROTECTABLE, objects, one, protection, run_config
 
 from components.eks_cluster import ISTIO_CONTROL_PLANE_PORTS, LOG_TYPES
 from offline.engine import SECRET
@@ -83,11 +83,8 @@ def test_admin_access_entries_from_config() -> None:
 
 def test_protect_covers_cluster_vpc_and_nodes_and_is_off_by_default(like) -> None:
     # The prod-like config sets eks.protect; the staging-like one leaves it unset.
-    for name, protected in (("prod", True), ("staging", False)):
-        rec = like(name)
-        for t in ("eks:index:Cluster", "awsx:ec2:Vpc", "eks:index:ManagedNodeGroup"):
-            assert one(rec, t).protect is protected, (name, t)
-    assert one(like("prod"), "eks:index:Cluster").inputs["deletionProtection"] is True
+    assert set(protection(like("prod")).values()) == {True}
+    assert not any(protection(like("staging"))[t] for t in PROTECTABLE)
 
 
 def test_two_replicas_allow_disruption_budgets(like) -> None:
