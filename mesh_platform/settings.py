@@ -42,6 +42,7 @@ from mesh_platform.versions import (
     KUBERNETES_SUPPORT,
     KUBERNETES_VERSION,
     PROMETHEUS_CHART_VERSION,
+    RETIRED_CHART_HOSTS,
     UPSTREAM_CHART_REPOS,
     minor,
     within,
@@ -121,8 +122,11 @@ def _email(value: str) -> str:
 
 
 def _chart_repo(value: str) -> str:
-    if not re.match(r"^https?://[^\s/?#]+(/[^\s?#]*)?$", value):
+    m = re.match(r"^https?://([^\s/?#:]+)(:\d+)?(/[^\s?#]*)?$", value)
+    if not m:
         raise ValueError("must be the http:// or https:// URL of a Helm chart repository (its index.yaml is read there)")
+    if m.group(1).lower() in RETIRED_CHART_HOSTS:
+        raise ValueError(f"{m.group(1)} serves no charts any more: {RETIRED_CHART_HOSTS[m.group(1).lower()]}")
     return value.rstrip("/")
 
 

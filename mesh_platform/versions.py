@@ -26,7 +26,16 @@ CALICO_CHART_VERSION = "v3.31.7"
 CALICO_REPO = "https://docs.tigera.io/calico/charts"
 #: Istio's base/cni/istiod/gateway charts share one version (no leading ``v``).
 ISTIO_VERSION = "1.30.5"
-ISTIO_REPO = "https://istio-release.storage.googleapis.com/charts"
+#: Istio's chart repository. The old bucket, istio-release.storage.googleapis.com/charts, is removed
+#: in December 2026 (24-hour outage test from 2026-12-08 15:00 UTC) and never carried 1.31+
+#: (istio.io blog "retirement-of-gcp", 2026-08-21; the 1.31 upgrade notes); ``RETIRED_CHART_HOSTS``.
+ISTIO_REPO = "https://blob.istio.io/istio-release/charts"
+#: Chart repository hosts that no longer serve the charts: a stack naming one is refused, with the
+#: repository to use instead.
+RETIRED_CHART_HOSTS: dict[str, str] = {
+    "istio-release.storage.googleapis.com": "retired by Istio in December 2026 (istio.io blog retirement-of-gcp); "
+    f"use {ISTIO_REPO}",
+}
 CERT_MANAGER_VERSION = "v1.21.1"
 #: istio-csr's release built against the Istio minor in use (``ISTIO_CSR_FOR_ISTIO`` below).
 ISTIO_CSR_VERSION = "v0.17.0"

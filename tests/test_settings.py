@@ -323,6 +323,18 @@ def test_every_chart_is_installed_at_the_pin_the_chart_list_names(run) -> None:
     assert {r.inputs["chart"]: r.inputs["version"] for r in releases} == {c: p.version for c, p in versions.CHARTS.items()}
 
 
+def test_no_pinned_repository_is_a_retired_one() -> None:
+    from urllib.parse import urlsplit
+
+    for chart, pinned in versions.CHARTS.items():
+        assert urlsplit(pinned.repo).hostname not in versions.RETIRED_CHART_HOSTS, chart
+    assert versions.CHARTS["istiod"].repo == "https://blob.istio.io/istio-release/charts"
+
+
+def test_a_mirror_with_a_port_is_still_accepted() -> None:
+    assert parse({"charts": {"mirror": "http://127.0.0.1:8879"}}, "t").charts.mirror == "http://127.0.0.1:8879"
+
+
 @pytest.mark.parametrize(
     ("charts", "message"),
     [
@@ -334,6 +346,13 @@ def test_every_chart_is_installed_at_the_pin_the_chart_list_names(run) -> None:
         ({"repos": {"nginx": "http://127.0.0.1:8879"}}, "mesh-platform:charts.repos.nginx: Input should be 'tigera-operator'"),
         ({"repos": {"istiod": "istio-release"}}, "mesh-platform:charts.repos.istiod: must be the http:// or https:// URL"),
         ({"mirrors": "http://127.0.0.1:8879"}, "mesh-platform:charts.mirrors: unknown key; allowed here: mirror, repos"),
+        # Istio's old bucket: gone in December 2026, so a stack still naming it is told where the charts are.
+        (
+            {"repos": {"istiod": "https://istio-release.storage.googleapis.com/charts"}},
+            "mesh-platform:charts.repos.istiod: istio-release.storage.googleapis.com serves no charts any more: retired by "
+            "Istio in December 2026 (istio.io blog retirement-of-gcp); use https://blob.istio.io/istio-release/charts",
+        ),
+        ({"mirror": "https://ISTIO-RELEASE.storage.googleapis.com/charts/"}, "serves no charts any more"),
     ],
 )
 def test_bad_chart_sources_are_refused(charts, message) -> None:
