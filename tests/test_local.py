@@ -248,10 +248,10 @@ def test_the_pinned_version_on_path_is_used_and_another_is_built(tmp_path, monke
     fake.chmod(0o755)
     assert build.on_path(tool) == bin_dir
     assert build.build(tool, tmp_path / "cache", log=lambda _: None) == bin_dir
-    assert "pinned version is on PATH" in build.announce(tool, tmp_path / "cache")
+    assert "pinned version is on PATH" in build.announce(tool, tmp_path / "cache", build.found(tool, tmp_path / "cache"))
     fake.write_text("#!/bin/sh\necho v3.18.60\n")
     assert build.on_path(tool) is None
-    assert "building from helm.sh/helm/v3" in build.announce(tool, tmp_path / "cache")
+    assert "building from helm.sh/helm/v3" in build.announce(tool, tmp_path / "cache", build.found(tool, tmp_path / "cache"))
 
 
 def test_unknown_tool_is_one_line_and_exit_2(capsys) -> None:
@@ -307,12 +307,13 @@ def test_stand_in_webhooks_are_never_called() -> None:
         assert h["clientConfig"]["service"]["name"] in ("istiod", "cert-manager-webhook")
 
 
+#: Where each component directory keeps its CRDs (charts.CRD_COMPONENTS' patterns, one file each).
+CRD_FILE = {"istio": "crd-all.gen.yaml", "calico": "crds/calico/x.yaml", "cert-manager": "x.yaml"}
+
+
 def _crd_tree(root: Path, names: list[str]) -> Path:
     for n in names:
-        component = re.match(r"(.+?)-v?\d", n).group(1)
-        d = root / n
-        pattern = charts.CRD_COMPONENTS[next(c for c, (p, _) in charts.CRD_COMPONENTS.items() if p == component)][1][0]
-        f = d / pattern.replace("**/", "").replace("*", "x")
+        f = root / n / CRD_FILE[re.match(r"(.+?)-v?\d", n).group(1)]
         f.parent.mkdir(parents=True, exist_ok=True)
         f.write_text("kind: CustomResourceDefinition\n")
     return root

@@ -252,13 +252,19 @@ def on_path(tool: Tool) -> Path | None:
     return Path(exe).parent if found and found.group(1) == tool.version.removeprefix("v") else None
 
 
-def announce(tool: Tool, root: Path) -> str:
-    """The line said before a tool is looked for: cached, on PATH, or how long its cold build takes."""
+def found(tool: Tool, root: Path) -> Path | None:
+    """The directory of ``tool``'s binaries if there is one already: built before, or the pinned one on PATH."""
+    target = root / tool.key
+    return target / "bin" if (target / ".done").exists() else on_path(tool)
+
+
+def announce(tool: Tool, root: Path, where: Path | None) -> str:
+    """The line said before a tool is used: built before, on PATH (``where``), or how long its cold build takes."""
     head = f"{tool.name} {tool.version}"
-    if (root / tool.key / ".done").exists():
+    if where == root / tool.key / "bin":
         return f"{head}: built before, in {root / tool.key}"
-    if (found := on_path(tool)) is not None:
-        return f"{head}: the pinned version is on PATH ({found}), used as it is"
+    if where is not None:
+        return f"{head}: the pinned version is on PATH ({where}), used as it is"
     minutes = COLD_MINUTES.get(tool.name)
     about = f"about {minutes} min" if minutes else "under a minute"
     return f"{head}: building from {tool.module} (cold: {about} on 2 cores)"
@@ -267,11 +273,10 @@ def announce(tool: Tool, root: Path) -> str:
 def build(tool: Tool, root: Path, log=print) -> Path:
     """The directory holding ``tool``'s binaries: built before, the pinned one on PATH, or built now."""
     target = root / tool.key
-    log(announce(tool, root))
-    if (target / ".done").exists():
-        return target / "bin"
-    if (found := on_path(tool)) is not None:
-        return found
+    where = found(tool, root)
+    log(announce(tool, root, where))
+    if where is not None:
+        return where
     # A brand-new machine has no cache directory yet; every go command below runs in it.
     root.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()

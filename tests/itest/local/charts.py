@@ -144,7 +144,7 @@ def workload(w: dict) -> dict:
                 {
                     "name": "stand-in",
                     "image": IMAGE,
-                    "ports": [{k: v for k, v in p.items()} for p in w["ports"]],
+                    "ports": [dict(p) for p in w["ports"]],
                     "securityContext": RESTRICTED_CONTAINER,
                 }
             ],
