@@ -45,7 +45,7 @@ def test_every_relative_replace_gets_a_published_version() -> None:
     assert build.pin_of(k8s, "k8s.io/client-go") == "v0.35.4" == build.pin_of(k8s, "k8s.io/kube-aggregator")
     assert build.pin_of(k8s, "sigs.k8s.io/yaml") is None
     assert build.pin_of(build.TOOLS["pulumi"], "github.com/pulumi/pulumi/sdk/v3") == "v3.276.0"
-    assert build.pin_of(build.TOOLS["etcd"], "go.etcd.io/etcd/client/v3") == "v3.6.16"
+    assert build.pin_of(build.TOOLS["etcd"], "go.etcd.io/etcd/client/v3") == "v3.6.17"
 
 
 #: ``github.com/pulumi/pulumi-kubernetes/sdk/v4`` versions the Go module proxy listed on 2026-12-02,
@@ -66,10 +66,10 @@ def test_the_provider_sdk_pin_is_the_newest_served_that_moves_no_requirement_up(
 def test_cache_directories_are_keyed_by_version_and_recipe() -> None:
     r = f"r{build.RECIPE}"
     assert {t.key for t in build.TOOLS.values()} == {
-        f"etcd-3.6.16-{r}",
-        f"kubernetes-1.35.4-{r}",
+        f"etcd-3.6.17-{r}",
+        f"kubernetes-1.36.3-{r}",
         f"kwok-0.8.0-{r}",
-        f"helm-3.18.6-{r}",
+        f"helm-3.22.0-{r}",
         f"pulumi-3.276.0-{r}",
         f"provider-kubernetes-v4.0.0-20260115033456-f47bc2d6f199-{r}",
         f"language-python-3.272.0-{r}",
@@ -244,12 +244,12 @@ def test_the_pinned_version_on_path_is_used_and_another_is_built(tmp_path, monke
     fake = bin_dir / "helm"
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
     tool = build.TOOLS["helm"]
-    fake.write_text("#!/bin/sh\necho v3.18.6+gb76a950\n")
+    fake.write_text("#!/bin/sh\necho v3.22.0+gb76a950\n")
     fake.chmod(0o755)
     assert build.on_path(tool) == bin_dir
     assert build.build(tool, tmp_path / "cache", log=lambda _: None) == bin_dir
     assert "pinned version is on PATH" in build.announce(tool, tmp_path / "cache", build.found(tool, tmp_path / "cache"))
-    fake.write_text("#!/bin/sh\necho v3.18.60\n")
+    fake.write_text("#!/bin/sh\necho v3.22.00\n")
     assert build.on_path(tool) is None
     assert "building from helm.sh/helm/v3" in build.announce(tool, tmp_path / "cache", build.found(tool, tmp_path / "cache"))
 

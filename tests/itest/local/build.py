@@ -39,8 +39,8 @@ What is built, and why at these versions:
   ``pulumi-language-python-exec``, ships in the ``sdk/v3`` module at the SDK pin of requirements.txt
   (``PULUMI_SDK``, read from there) and is copied from there; tests/itest/local/langhost.py serves the gRPC LanguageRuntime around it.
 - kube-apiserver and kube-controller-manager at the stacks' Kubernetes minor (``k8s.io/kubernetes``).
-- etcd 3.6.16 (``go.etcd.io/etcd/server/v3``): Debian's etcd-server is 3.4.23, older than the
-  3.4.31 whose watch-progress fixes kube-apiserver 1.35 needs.
+- etcd 3.6.17 (``go.etcd.io/etcd/server/v3``): Debian's etcd-server is 3.4.23, older than the
+  3.4.31 whose watch-progress fixes kube-apiserver 1.36 needs.
 - kwok (``sigs.k8s.io/kwok``) with its "fast" node and pod stages, and helm (``helm.sh/helm/v3``).
 """
 
@@ -107,7 +107,7 @@ class Tool:
         return f"{self.name}-{self.version.removeprefix('v') if self.name != 'provider-kubernetes' else self.version}-r{RECIPE}"
 
 
-K8S = "1.35.4"
+K8S = "1.36.3"
 PULUMI = "3.276.0"
 #: The Python SDK pin of requirements.txt: the language host's program runner comes from that SDK module.
 PULUMI_SDK = pinned("pulumi")
@@ -118,7 +118,9 @@ PROVIDER_CODE = "4.25.0"
 PROVIDER_SDK = "v4.22.2"
 #: The pulumi-kubernetes version requirements.txt pins: the plugin version the SDK asks for.
 PROVIDER_AS = pinned("pulumi-kubernetes")
-ETCD = "3.6.16"
+ETCD = "3.6.17"
+#: The newest helm v3 the Go module proxy serves (2026-12-04), past the security fix of 3.20.2.
+HELM = "3.22.0"
 
 TOOLS: dict[str, Tool] = {
     t.name: t
@@ -155,7 +157,7 @@ TOOLS: dict[str, Tool] = {
                 ("kustomize/stage/pod/fast/pod-delete.yaml", "kwok-stages.yaml"),
             ),
         ),
-        Tool("helm", "3.18.6", "helm.sh/helm/v3", binaries=(("cmd/helm", "helm"),), version_argv=("helm", "version", "--short")),
+        Tool("helm", HELM, "helm.sh/helm/v3", binaries=(("cmd/helm", "helm"),), version_argv=("helm", "version", "--short")),
         Tool(
             "pulumi",
             PULUMI,
