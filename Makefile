@@ -7,6 +7,12 @@ ifeq ($(filter oneshell,$(.FEATURES)),)
 $(error GNU make 3.82 or newer is needed, this is $(MAKE_VERSION); on macOS: brew install make, then run gmake)
 endif
 .DEFAULT_GOAL := help
+# Every path below is relative to the checkout's top directory: `make -f ../Makefile` from a
+# subdirectory would look for .venv, stacks/ and out/ in the wrong place.
+TOP := $(patsubst %/,%,$(dir $(realpath $(firstword $(MAKEFILE_LIST)))))
+ifneq ($(realpath $(CURDIR)),$(TOP))
+$(error run make in the checkout's top directory: cd $(TOP) (or make -C $(TOP) ...); this is $(CURDIR))
+endif
 
 STACK ?= dev
 PYTHON ?= python3
@@ -27,21 +33,17 @@ KMS_ALIAS ?= alias/mesh-platform-state
 ifneq ($(filter $(CLOUD_STACKS),$(STACK)),)
   BACKEND ?= s3://$(STATE_BUCKET)?region=$(AWS_REGION)
   SECRETS_PROVIDER ?= awskms://$(KMS_ALIAS)?region=$(AWS_REGION)
-  PREREQS := aws kubectl pulumi
 else ifeq ($(STACK),local)
   # The local control plane's stack (`make local-up`, then `source out/local/env`): its state and
   # passphrase are the ones out/local/env names; it needs the built pulumi only.
   BACKEND ?= $(or $(PULUMI_BACKEND_URL),file://$(CURDIR)/out/local/state)
   SECRETS_PROVIDER ?= passphrase
-  PREREQS := pulumi
 else ifneq ($(filter $(SHARED_LABS),$(STACK)),)
   BACKEND ?= s3://$(STATE_BUCKET)?region=$(AWS_REGION)
   SECRETS_PROVIDER ?= awskms://$(KMS_ALIAS)?region=$(AWS_REGION)
-  PREREQS := docker kind kubectl pulumi
 else
   BACKEND ?= file://$(CURDIR)/.pulumi-state
   SECRETS_PROVIDER ?= passphrase
-  PREREQS := docker kind kubectl pulumi
 endif
 # Lab stacks are tagged with an expiry at `make up`; `python -m ops.labs expired` lists them.
 LAB_TTL_HOURS ?= 8
@@ -50,15 +52,24 @@ LAB_TTL_HOURS ?= 8
 PASSPHRASE_FILE ?= $(CURDIR)/.pulumi-state/passphrase
 export PULUMI_BACKEND_URL := $(BACKEND)
 PULUMI := pulumi --non-interactive
-# Stack tags on the file and S3 backends (the lab expiry) arrived in Pulumi CLI 3.211.0
-# (pulumi/pulumi#19882); object-typed project config needs 3.186.
-PULUMI_MIN_MINOR := 211
 # `pulumi stack init` keeps the stack's secrets manager in the state as well as in its stack file
 # (encryptionsalt; or secretsprovider and encryptedkey). With this set, the CLI reads it from the
 # state whenever the stack file has none, so committed stack files never carry one: a fresh clone
 # decrypts with the state's manager (KMS for shared stacks) instead of asking for a passphrase.
 export PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER := true
 STACK_FILE := stacks/Pulumi.$(STACK).yaml
+# The stacks there are: a stack is created only when its stack file exists, so a typo such as
+# STACK=stagng never becomes a new stack (and, on a cloud, a new billed cluster).
+STACKS := $(sort $(patsubst stacks/Pulumi.%.yaml,%,$(wildcard stacks/Pulumi.*.yaml)))
+STACK_GOALS := doctor ready preflight stack up preview destroy
+ifneq ($(filter $(STACK_GOALS),$(MAKECMDGOALS)),)
+ifeq ($(wildcard $(STACK_FILE)),)
+$(error no stack $(STACK): there is no $(STACK_FILE), and make creates no stack without one; stacks here: $(STACKS) (a new stack: write its stack file first, README.md "Add your own service"))
+endif
+endif
+# An EKS stack (its cluster.provider in the stack file): `make up` names the account, region and
+# what is billed before it asks, and runs the cloud preflight.
+EKS := $(shell grep -qE '^ +provider: *"?eks' $(STACK_FILE) 2>/dev/null && echo yes)
 SECRETS_KEYS := ^(encryptionsalt|encryptedkey|secretsprovider):
 # Shell prologue of every recipe that runs pulumi: the passphrase file for local stacks, and, when
 # the recipe ends (however it ends), the secrets manager lines pulumi writes into a tracked stack
@@ -70,7 +81,8 @@ PULUMI_ENV = export PULUMI_CONFIG_PASSPHRASE_FILE=$${PULUMI_CONFIG_PASSPHRASE_FI
 
 # `make help` lists every target with a `## ` comment and every variable with a `#> NAME text`
 # line below, with the value it has now (command line and environment included).
-#> STACK             which stack: stacks/Pulumi.<STACK>.yaml (dev, lab, lab-<name>, staging, prod)
+#> STACK             which stack: stacks/Pulumi.<STACK>.yaml; the stacks here: $(STACKS)
+#> YES               `make up`: apply without showing the preview and asking first (CI set does the same)
 #> OUT               where `make render` writes manifests.yaml and graph.json
 #> FORMAT            `make verify` report format: text, markdown or json (empty: text)
 #> BASE_REF          `make verify`: also report changes in routes and flows against this git ref
@@ -81,7 +93,7 @@ PULUMI_ENV = export PULUMI_CONFIG_PASSPHRASE_FILE=$${PULUMI_CONFIG_PASSPHRASE_FI
 #> KMS_ALIAS         alias of the KMS key shared stacks' secrets are encrypted with
 #> LAB_TTL_HOURS     hours until a lab stack counts as expired (`python -m ops.labs expired`)
 #> PYTHON            the Python that creates .venv
-HELP_VARS := STACK OUT FORMAT BASE_REF BACKEND SECRETS_PROVIDER STATE_BUCKET AWS_REGION KMS_ALIAS LAB_TTL_HOURS PYTHON
+HELP_VARS := STACK YES OUT FORMAT BASE_REF BACKEND SECRETS_PROVIDER STATE_BUCKET AWS_REGION KMS_ALIAS LAB_TTL_HOURS PYTHON
 
 .PHONY: help
 help: ## list the targets and the variables they read
@@ -89,12 +101,14 @@ help: ## list the targets and the variables they read
 	@grep -E '^[a-z0-9][a-z0-9-]*:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 	@echo; echo "Variables (make TARGET NAME=value, or the environment; each with its value now):"
 	@$(foreach v,$(HELP_VARS),printf '  %-17s %s\n  %-17s now: %s\n' '$(v)' \
-	  "$$(sed -n 's/^#> $(v)  *//p' $(firstword $(MAKEFILE_LIST)))" '' '$(subst ','\'',$($(v)))';)
+	  "$$(sed -n 's/^#> $(v)  *//p' $(firstword $(MAKEFILE_LIST)) | sed 's/$$(STACKS)/$(STACKS)/')" '' '$(subst ','\'',$($(v)))';)
 
 # The one slow step (about 45 s on a fresh checkout): each phase says what it does, and pip's own
-# lines (Collecting ..., Installing ...) show it moving.
+# lines (Collecting ..., Installing ...) show it moving. It happens once per checkout; the full
+# set (requirements-dev.txt) takes 1.0 GB under .venv (du -sh .venv: 1023M).
 # $(call venv_install,REQUIREMENTS FILE,how long it takes); pipefail fails the step when pip does.
 define venv_install
+	@echo "$(VENV) is missing or older than $(1): installing the pinned packages once (up to about 1 GB under $(VENV))"
 	@echo "[1/2] creating $(VENV) with $(PYTHON)"
 	@$(PYTHON) -m venv $(VENV)
 	@echo "[2/2] installing $(1) into $(VENV) ($(2))"
@@ -152,44 +166,44 @@ verify-all: $(VENV)/.dev ## `make verify` for every stack in stacks/
 	@rc=0; for f in stacks/Pulumi.*.yaml; do s=$${f#stacks/Pulumi.}; s=$${s%.yaml}; \
 	  echo "== verify $$s"; $(PY) -m offline.verify --stack "$$s" --format text || rc=1; done; exit $$rc
 
-.PHONY: prereqs
-prereqs: ## the tools STACK needs (docker, kind, kubectl, pulumi; aws for cloud stacks) are there
-	@missing=(); for t in $(PREREQS); do command -v "$$t" >/dev/null || missing+=("$$t"); done; \
-	if [ $${#missing[@]} -gt 0 ]; then \
-	  echo "missing for stack $(STACK): $${missing[*]} (README.md, "Prerequisites", lists the versions)" >&2; exit 1; fi
-	@if [[ " $(PREREQS) " == *" docker "* ]] && ! docker info >/dev/null 2>&1; then \
-	  echo "docker is installed but its engine does not answer (is Docker running?)" >&2; exit 1; fi
+# Every tool at once, with the system Python and its standard library only (before .venv exists):
+# ops/preflight.py, "the tools on this machine". DOCTOR_DONE=1 skips it where a caller ran it.
+.PHONY: doctor
+doctor: ## every tool STACK needs at once: present, version in range, Docker running, host ports free; install lines
+	@$(PYTHON) -m ops.preflight --tools --stack $(STACK)
 
-# What up, preview and destroy need, cheapest first: the tools and the Pulumi CLI's version (a
-# second), then the virtualenv (the slow install, only once those hold), then the cloud preflight
-# (Python, so after it). A recursive make keeps that order under `make -j` too.
+# What up, preview and destroy need, cheapest first: the tools (a second), then the virtualenv
+# (the slow install, only once those hold), then the cloud preflight (Python, so after it). A
+# recursive make keeps that order under `make -j` too.
 .PHONY: ready
-ready: prereqs pulumi-version ## prereqs and pulumi-version, then .venv, then (cloud stacks) preflight
+ready: $(if $(DOCTOR_DONE),,doctor) ## doctor, then .venv, then (EKS stacks) preflight
 	@$(MAKE) --no-print-directory $(VENV)/.runtime
-	@if [[ " $(PREREQS) " == *" aws "* ]]; then $(PY) -m ops.preflight --stack $(STACK); fi
+	@$(if $(EKS),$(PY) -m ops.preflight --stack $(STACK),true)
 
 .PHONY: preflight
 preflight: $(VENV)/.runtime ## cloud stacks: credentials, region, EKS version, VPC/subnets
 	$(PY) -m ops.preflight --stack $(STACK)
 
-.PHONY: pulumi-version
-pulumi-version: ## the Pulumi CLI is new enough (3.PULUMI_MIN_MINOR.0: stack tags on file and S3 backends)
-	@v="$$(pulumi version 2>/dev/null || true)"; v="$${v#v}"; v="$${v%%[-+]*}"; \
-	IFS=. read -r major minor _ <<<"$$v"; \
-	if ! [[ "$${major:-}" =~ ^[0-9]+$$ && "$${minor:-}" =~ ^[0-9]+$$ ]] || ((major < 3 || (major == 3 && minor < $(PULUMI_MIN_MINOR)))); then \
-	  echo "Pulumi CLI 3.$(PULUMI_MIN_MINOR).0 or newer is needed, found '$${v:-none}' (stack tags on the file and S3 backends); see README.md, \"Prerequisites\"" >&2; exit 1; fi
-
 .PHONY: stack
-stack: ready ## select STACK in BACKEND, creating it (and a local passphrase) the first time
+stack: ready ## select STACK in BACKEND, creating it (and a local passphrase) the first time; only with a stack file
 	@mkdir -p .pulumi-state
 	@if [ "$(SECRETS_PROVIDER)" = passphrase ] && [ -z "$${PULUMI_CONFIG_PASSPHRASE:-}" ] && [ -z "$${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ] && [ ! -f "$(PASSPHRASE_FILE)" ]; then \
 	  umask 077; head -c 24 /dev/urandom | base64 > "$(PASSPHRASE_FILE)"; echo "created $(PASSPHRASE_FILE)"; fi
 	@$(PULUMI_ENV) \
 	$(PULUMI) stack select --create --stack $(STACK) --secrets-provider '$(SECRETS_PROVIDER)'
 
+# Shows what it would change and asks, unless YES=1 or CI is set; an EKS stack first names the
+# AWS account, region and what it bills by the hour.
 .PHONY: up
-up: stack ## create or update STACK (default dev): cluster, Calico, Istio, apps
+up: stack ## create or update STACK (default dev): shows the preview and asks first (YES=1 or CI: no question)
 	@$(PULUMI_ENV) \
+	$(if $(EKS),$(PY) -m ops.preflight --billing --stack $(STACK);) \
+	if [ -z "$(YES)" ] && [ -z "$${CI:-}" ]; then \
+	  $(PULUMI) preview --diff --stack $(STACK); \
+	  printf 'Apply these changes to stack %s? [y/N] ' '$(STACK)'; \
+	  if ! read -r answer || ! [[ "$$answer" =~ ^(y|Y|yes)$$ ]]; then \
+	    echo; echo "nothing applied to stack $(STACK): answer y to apply (YES=1 applies without asking)" >&2; exit 1; fi; \
+	fi; \
 	if [ "$(STACK)" = lab ] || [[ "$(STACK)" == lab-* ]]; then \
 	  expires="$$($(PY) -c 'import datetime as d; print((d.datetime.now(d.UTC) + d.timedelta(hours=$(LAB_TTL_HOURS))).strftime("%Y-%m-%dT%H:%M:%SZ"))')"; \
 	  $(PULUMI) stack tag set --stack $(STACK) mesh-platform:expires "$$expires"; fi; \
@@ -231,8 +245,9 @@ destroy: ready ## destroy STACK and remove its state (its stack file stays)
 # stack's outputs, so they get the same passphrase as `make up`.
 .PHONY: e2e
 e2e: ## on a machine with Docker: `make up STACK=lab`, scripts/e2e.sh, then always `make destroy`
-	@trap 'rc=$$?; $(MAKE) --no-print-directory destroy STACK=lab || rc=1; exit $$rc' EXIT; \
-	$(MAKE) --no-print-directory up STACK=lab; \
+	@$(MAKE) --no-print-directory doctor STACK=lab
+	@trap 'rc=$$?; $(MAKE) --no-print-directory destroy STACK=lab DOCTOR_DONE=1 || rc=1; exit $$rc' EXIT; \
+	$(MAKE) --no-print-directory up STACK=lab DOCTOR_DONE=1 YES=1; \
 	PULUMI_CONFIG_PASSPHRASE_FILE=$${PULUMI_CONFIG_PASSPHRASE_FILE:-$(PASSPHRASE_FILE)} scripts/e2e.sh lab
 
 # The local control plane (tests/itest/local): the real Pulumi CLI, Kubernetes provider, API server and

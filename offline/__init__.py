@@ -12,3 +12,10 @@
 Runs on a laptop and in CI, touches no cloud account. Imports the product (``__main__.py``,
 ``components``, ``mesh_platform``), never ``ops`` or ``tests`` (tests/test_layers.py).
 """
+
+from offline import cli as _cli
+
+# `python -m offline.verify` with a Python that lacks the pinned packages: one line, exit 2 (not an
+# ImportError's traceback from deep inside the import of the first of them).
+if _cli.running_module().startswith("offline."):
+    _cli.needs_venv(_cli.running_module(), "pulumi", "pulumi_kubernetes", "pydantic", "yaml")

@@ -9,6 +9,7 @@ with the environment variables the command reads and its exit codes.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from collections.abc import Callable, Sequence
 
@@ -31,6 +32,24 @@ ENV_VARS = {
     "PULUMI_BACKEND_URL": "the Pulumi state backend (default: the one `make` uses, file://<checkout>/.pulumi-state)",
     "PULUMI_CONFIG_PASSPHRASE": "the passphrase of a passphrase-encrypted stack (or PULUMI_CONFIG_PASSPHRASE_FILE)",
 }
+
+
+def running_module() -> str:
+    """The module ``python -m`` runs (``offline.verify``), or "" when Python was started otherwise."""
+    argv = getattr(sys, "orig_argv", [])
+    return argv[argv.index("-m") + 1] if "-m" in argv[:-1] else ""
+
+
+def needs_venv(command: str, *modules: str) -> None:
+    """Exit 2 with one line when a module ``command`` needs is not installed: Python runs outside ``.venv``."""
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        print(
+            f"error: python -m {command} needs the project's virtualenv ({', '.join(missing)} is not installed for "
+            f"{sys.executable}): run `make venv` once, then `.venv/bin/python -m {command} ...` (or its make target)",
+            file=sys.stderr,
+        )
+        raise SystemExit(USAGE)
 
 
 class UsageError(Exception):

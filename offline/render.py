@@ -16,7 +16,6 @@ import json
 import sys
 from pathlib import Path
 
-import pulumi
 import yaml
 
 from offline import cli, engine
@@ -60,6 +59,20 @@ def render(args: argparse.Namespace) -> engine.Recording:
     return engine.run(stack_name(args), config_file=config_file)
 
 
+def out_dir(args: argparse.Namespace) -> Path | None:
+    """``--out``: a directory this command may create or fill; checked before any work. Only the
+    checkout's own ``out/`` is created with its parents; elsewhere the folder around it must exist."""
+    if not args.out:
+        return None
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise cli.UsageError(f"--out {out} exists and is not a directory; give a directory (default: out/<stack>)")
+    inside = out.resolve().is_relative_to(engine.ROOT / "out")
+    if not out.exists() and not inside and not out.parent.is_dir():
+        raise cli.UsageError(f"--out {out}: its folder {out.parent} does not exist; create it first or write elsewhere")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     return cli.run(_main, argv)
 
@@ -68,23 +81,17 @@ def _main(argv: list[str] | None) -> int:
     parser = cli.parser(
         "python -m offline.render",
         __doc__,
-        exits=[(0, "rendered; the two files are written"), (1, "the stack configuration is invalid (one line per problem)")],
+        exits=[(0, "rendered; the two files are written")],
     )
     add_source_args(parser)
     parser.add_argument("--out", help="output directory (default: out/<stack>)")
     args = parser.parse_args(argv)
     if args.config_file and Path(args.config_file).is_dir():
         raise cli.UsageError(f"stack file {args.config_file} is a directory; give a Pulumi.<stack>.yaml file")
-    try:
-        recording = render(args)
-    except engine.StackFileError:
-        raise  # the file itself is unusable: exit 2
-    except pulumi.RunError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    out = Path(args.out or engine.ROOT / "out" / recording.stack)
-    if out.exists() and not out.is_dir():
-        raise cli.UsageError(f"--out {out} exists and is not a directory")
+    chosen = out_dir(args)
+    # An invalid stack configuration is pulumi.RunError: one line per problem, exit 2 (as verify).
+    recording = render(args)
+    out = chosen or engine.ROOT / "out" / recording.stack
     manifests, graph = write(recording, out)
     objects, resources = len(recording.manifests()), len(recording.resources)
     print(f"{recording.stack}: {objects} Kubernetes objects → {manifests}; {resources} resources → {graph}")

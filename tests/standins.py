@@ -20,6 +20,25 @@ ROOT = Path(__file__).resolve().parent.parent
 _ARG, _ENV = "\x1f", "\x1e"
 
 
+def _kind_pin() -> str:
+    import re
+
+    found = re.search(r'^KIND_VERSION = "(v[^"]+)"', (ROOT / "mesh_platform/versions.py").read_text(), re.M)
+    assert found
+    return found.group(1)
+
+
+#: How each tool answers the version question of `make doctor` (ops.preflight --tools), in the
+#: form the real one prints, at a version the README asks for: a user who installed what it says.
+#: kubectl's JSON is `kubectl version --client -o json`; docker's the engine's `{{.Server.Version}}`.
+VERSION_ANSWERS = {
+    "docker": 'if [ "$1" = version ]; then echo 27.3.1; exit 0; fi',
+    "kind": f'if [ "$1" = version ]; then echo "kind {_kind_pin()} go1.25.1 linux/amd64"; exit 0; fi',
+    "kubectl": """if [ "$1 $2" = "version --client" ]; then echo '{"clientVersion":{"major":"1","minor":"35","gitVersion":"v1.35.2"}}'; exit 0; fi""",
+    "aws": 'if [ "$1" = --version ]; then echo "aws-cli/2.31.0 Python/3.13.7 Linux/6.8.0 exe/x86_64.ubuntu.24"; exit 0; fi',
+}
+
+
 @dataclass
 class Call:
     tool: str
@@ -38,8 +57,11 @@ class Standins:
     watch: tuple[str, ...] = ()
     behaviours: dict[str, str] = field(default_factory=dict)
 
-    def add(self, tool: str, behaviour: str = "exit 0") -> None:
-        """(Re)define ``tool``: record the call, then run ``behaviour`` (bash)."""
+    def add(self, tool: str, behaviour: str = "exit 0", *, version: bool = True) -> None:
+        """(Re)define ``tool``: record the call, then run ``behaviour`` (bash). A tool `make doctor`
+        asks for its version answers as ``VERSION_ANSWERS`` says, unless ``version`` is false."""
+        if version and tool in VERSION_ANSWERS:
+            behaviour = f"{VERSION_ANSWERS[tool]}\n{behaviour}"
         names = " ".join(self.watch)
         script = f"""#!/usr/bin/env bash
 # One write per call: calls in a pipeline run at once, and pieces written apart would interleave.

@@ -7,7 +7,9 @@ be set" for a stack file without one."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -93,7 +95,11 @@ def lab(tmp_path: Path) -> tuple[Path, Standins, Path]:
 
 
 def run(repo: Path, s: Standins, *args: str, **env: str) -> subprocess.CompletedProcess:
-    return make(repo, s, *args, env={"KIND_NAME": "mesh-lab", **env})
+    """``make ARGS``; ``make up`` applies without asking (its question: tests/test_makefile_up.py)."""
+    if "up" in args:
+        args = (*args, "YES=1")
+    # The interpreter itself, not a version manager's shim that puts its own bin first on PATH.
+    return make(repo, s, *args, env={"KIND_NAME": "mesh-lab", "PYTHON": os.path.realpath(sys.executable), **env})
 
 
 def test_lab_teardown_deletes_the_cluster_then_the_state_and_keeps_the_stack_file(lab) -> None:
@@ -199,7 +205,7 @@ def test_too_old_pulumi_cli_is_named_before_anything_runs(lab) -> None:
     repo, s, _ = lab
     proc = run(repo, s, "up", "STACK=lab", PULUMI_STANDIN_VERSION="v3.190.0")
     assert proc.returncode != 0
-    assert "Pulumi CLI 3.211.0 or newer is needed, found '3.190.0'" in proc.stderr
+    assert "Pulumi CLI 3.211.0 or newer is needed, found 3.190.0" in proc.stdout
     assert [c for c in s.lines("pulumi")] == ["pulumi version"]
 
 

@@ -54,11 +54,16 @@ def test_secure_values_become_placeholders(tmp_path: Path) -> None:
     assert "v1:abc" not in (tmp_path / "out" / "graph.json").read_text()
 
 
-def test_bad_stack_file_exits_non_zero_with_the_clean_message(tmp_path: Path, capsys) -> None:
+def test_bad_stack_file_exits_2_with_the_clean_message_as_verify_does(tmp_path: Path, capsys) -> None:
+    from offline.verify.__main__ import main as verify
+
     f = tmp_path / "Pulumi.bad.yaml"
     f.write_text("config:\n  mesh-platform:cluster:\n    podSubnet: nope\n")
-    assert render.main(["--config-file", str(f), "--out", str(tmp_path / "out")]) == 1
+    assert verify(["--config-file", str(f)]) == 2
+    said = capsys.readouterr().err
+    assert render.main(["--config-file", str(f), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
+    assert err == said
     assert err.startswith("error: invalid stack configuration:\n  mesh-platform:cluster.podSubnet: must be a network in CIDR")
     assert "Traceback" not in err
     assert not (tmp_path / "out").exists()
