@@ -39,7 +39,7 @@ except ImportError:  # --tools runs before the virtualenv exists; the AWS checks
     class BotoCoreError(Exception):  # type: ignore[no-redef]
         """Stands in where botocore is not installed (nothing can raise it)."""
 
-    ClientError = NoCredentialsError = BotoCoreError  # type: ignore[misc,assignment]
+    ClientError = NoCredentialsError = BotoCoreError
 
 if TYPE_CHECKING:
     import boto3
@@ -312,7 +312,8 @@ def _cluster_config(path: Path) -> dict[str, Any]:
             found = re.match(r"^( {4}| {6})([A-Za-z]+):\s*\"?([^\"#\s]*)", line)
             if found and found.group(3):
                 target = out if len(found.group(1)) == 4 else out.setdefault("kind", {})
-                target[found.group(2)] = found.group(3)
+                value = found.group(3)
+                target[found.group(2)] = int(value) if value.isdigit() and found.group(2) != "kubernetesVersion" else value
         return out
     doc = yaml.safe_load(text) or {}
     cluster = (doc.get("config") or {}).get("mesh-platform:cluster") if isinstance(doc, dict) else None
@@ -332,7 +333,8 @@ def needs(stack: str) -> tuple[str, list[str], str, list[tuple[int, str]]]:
         return provider, ["aws", "kubectl", "pulumi"], kubernetes, []
     if provider == "existing":
         return provider, ["pulumi"], kubernetes, []
-    kind = cluster.get("kind") if isinstance(cluster.get("kind"), dict) else {}
+    found = cluster.get("kind")
+    kind: dict[str, Any] = found if isinstance(found, dict) else {}
     ports = [(int(kind.get("httpHostPort", 8080)), "cluster.kind.httpHostPort")]
     ports.append((int(kind.get("httpsHostPort", 8443)), "cluster.kind.httpsHostPort"))
     return provider, ["docker", "kind", "kubectl", "pulumi"], kubernetes, ports
