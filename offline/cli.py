@@ -45,8 +45,8 @@ def needs_venv(command: str, *modules: str) -> None:
     missing = [m for m in modules if importlib.util.find_spec(m) is None]
     if missing:
         print(
-            f"error: python -m {command} needs the project's virtualenv ({', '.join(missing)} is not installed for "
-            f"{sys.executable}): run `make venv` once, then `.venv/bin/python -m {command} ...` (or its make target)",
+            f"error: python -m {command} needs the project's virtualenv (not installed for {sys.executable}: "
+            f"{', '.join(missing)}): run `make venv` once, then `.venv/bin/python -m {command} ...` (or its make target)",
             file=sys.stderr,
         )
         raise SystemExit(USAGE)

@@ -19,7 +19,23 @@ COMMANDS = {
     "ops.preflight": ("AWS_PROFILE", "AWS_REGION", "AWS_ENDPOINT_URL"),
     "ops.labs": ("PULUMI_BACKEND_URL", "PULUMI_CONFIG_PASSPHRASE"),
     "offline.render": (),
+    "offline.verify": (),
+    "offline.verify.bench": (),
 }
+
+
+def _commands() -> list[str]:
+    """Every ``python -m`` command of offline/ and ops/: each module that runs as a script."""
+    out = []
+    for path in sorted([*(ROOT / "offline").rglob("*.py"), *(ROOT / "ops").glob("*.py")]):
+        if 'if __name__ == "__main__":' in path.read_text():
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            out.append(".".join(parts[:-1] if parts[-1] == "__main__" else parts))
+    return out
+
+
+def test_every_command_is_walked() -> None:
+    assert sorted(_commands()) == sorted(COMMANDS), "a command's --help is not checked: add it to COMMANDS"
 
 
 def _parser_of(module: str, monkeypatch) -> argparse.ArgumentParser:
@@ -32,7 +48,10 @@ def _parser_of(module: str, monkeypatch) -> argparse.ArgumentParser:
 
     monkeypatch.setattr(cli, "parser", keep)
     with pytest.raises(SystemExit):
-        importlib.import_module(module).main(["--help"])
+        mod = importlib.import_module(module)
+        if not hasattr(mod, "main"):  # a package run as a command: its __main__
+            mod = importlib.import_module(f"{module}.__main__")
+        mod.main(["--help"])
     return made[0]
 
 
@@ -42,6 +61,8 @@ def test_every_option_has_help_and_every_default_is_shown(module: str, monkeypat
     out = capsys.readouterr().out
     for action in parser._actions:
         assert action.help, f"{module}: {action.dest} has no help"
+        if action.help == argparse.SUPPRESS:  # internal (bench's --one: one measurement of a run)
+            continue
         for flag in action.option_strings:
             assert flag in out
         if action.option_strings and action.default not in (None, False, argparse.SUPPRESS):
@@ -90,3 +111,27 @@ def test_run_lets_a_bug_through() -> None:
 
     with pytest.raises(ZeroDivisionError):
         cli.run(main, [])
+
+
+#: What each command says run with a Python that lacks the pinned packages (``-S``: no site
+#: packages at all): one line and exit 2, or, for what needs only the standard library, its work.
+@pytest.mark.parametrize("module", sorted(COMMANDS))
+def test_outside_the_virtualenv_each_command_is_one_line(module: str) -> None:
+    import os
+
+    args = {"ops.preflight": ["--stack", "staging"], "ops.labs": ["--help"]}.get(module, ["--stack", "dev"])
+    proc = subprocess.run(
+        [os.path.realpath(sys.executable), "-S", "-m", module, *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert "Traceback" not in proc.stderr, proc.stderr
+    if module == "ops.labs":  # the Makefile's destroy runs it on the standard library alone
+        assert proc.returncode == 0
+        return
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(f"error: python -m {module} needs the project's virtualenv (not installed for ")
+    assert f"`.venv/bin/python -m {module} ...`" in proc.stderr and proc.stderr.count("\n") == 1

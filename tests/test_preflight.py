@@ -123,3 +123,39 @@ def test_preflight_help_documents_the_stack_env_and_exit_codes(capsys) -> None:
     out = capsys.readouterr().out
     for text in ("--stack", "AWS_PROFILE", "AWS_REGION", "AWS_ENDPOINT_URL", "  1  a check failed", "  2  bad input"):
         assert text in out, text
+
+
+# --- what `make up` names before it asks (--billing) ---------------------------------------------
+
+
+@mock_aws
+def test_billing_names_account_region_and_the_hourly_items() -> None:
+    lines = preflight.billing(settings(), boto3.session.Session())
+    assert lines[0] == f"stack staging: AWS account arn:aws:sts::123456789012:user/moto (account 123456789012), region {REGION}"
+    assert lines[1] == (
+        "billed by the hour while it runs: the EKS control plane (1 cluster); 2 x m6i.large nodes (the node group "
+        "scales 2-4) and their EBS volumes; 1 NAT gateway(s) (eks.natGateways Single); the ingress gateway's Network Load Balancer"
+    )
+
+
+@mock_aws
+def test_billing_follows_the_stack_values() -> None:
+    per_az = preflight.billing(
+        settings(availabilityZones=3, natGateways="OnePerAz", instanceType="m6i.xlarge", desiredNodes=3, minNodes=3, maxNodes=9),
+        boto3.session.Session(),
+    )[1]
+    assert "3 x m6i.xlarge nodes (the node group scales 3-9)" in per_az and "3 NAT gateway(s)" in per_az
+    own_vpc = preflight.billing(
+        settings(vpcId="vpc-1", privateSubnetIds=["subnet-a", "subnet-b"], publicSubnetIds=["subnet-c"]), boto3.session.Session()
+    )[1]
+    assert "NAT" not in own_vpc
+
+
+def test_billing_without_credentials_is_one_line(monkeypatch) -> None:
+    from offline import cli
+
+    monkeypatch.setattr(
+        preflight, "credentials", lambda session, region: preflight.Check("credentials", False, "no usable AWS credentials")
+    )
+    with pytest.raises(cli.UsageError, match="no usable AWS credentials"):
+        preflight.billing(settings(), boto3.session.Session())

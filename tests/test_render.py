@@ -157,3 +157,29 @@ def test_render_help_documents_options_defaults_and_exit_codes(capsys) -> None:
     out = capsys.readouterr().out
     for text in ("--stack", "--config-file", "--out", "default: out/<stack>", "exit status:", "  2  bad input"):
         assert text in out
+
+
+def test_a_bad_out_is_one_line_and_exit_2_before_any_render(tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setattr(render, "render", lambda args: pytest.fail("rendered although --out is unusable"))
+    afile = tmp_path / "a-file"
+    afile.write_text("")
+    assert render.main(["--stack", "dev", "--out", str(afile)]) == 2
+    assert (
+        capsys.readouterr().err
+        == f"error: --out {afile} exists and is not a directory; give a directory (default: out/<stack>)\n"
+    )
+    deep = tmp_path / "missing" / "out"
+    assert render.main(["--stack", "dev", "--out", str(deep)]) == 2
+    assert (
+        capsys.readouterr().err
+        == f"error: --out {deep}: its folder {tmp_path / 'missing'} does not exist; create it first or write elsewhere\n"
+    )
+    # A new directory in an existing folder is made, as is anything under the checkout's out/.
+    assert render.out_dir(render_args(str(tmp_path / "new"))) == tmp_path / "new"
+    assert render.out_dir(render_args(str(ROOT / "out/a/b"))) == ROOT / "out/a/b"
+
+
+def render_args(out: str):
+    import argparse
+
+    return argparse.Namespace(out=out, stack="dev", config_file=None)

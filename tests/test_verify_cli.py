@@ -108,3 +108,20 @@ def test_help_documents_the_exit_codes(capsys) -> None:
     assert exit_.value.code == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "0 nothing is violated" in out and "1 violations were found" in out and "2 a usage or input error" in out
+
+
+@pytest.mark.parametrize(
+    ("out", "says"),
+    [
+        (".", "is a directory; give a file name such as"),
+        ("missing/verify.json", "its folder {tmp}/missing does not exist; create it first or write elsewhere"),
+    ],
+)
+def test_a_bad_out_is_one_line_and_exit_2_before_any_render(tmp_path, capsys, monkeypatch, out: str, says: str) -> None:
+    from offline.verify import pipeline
+
+    monkeypatch.setattr(pipeline, "verify_stack", lambda *a: pytest.fail("rendered although --out is unusable"))
+    target = tmp_path if out == "." else tmp_path / out
+    assert main(["--stack", "dev", "--out", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --out {target}") and says.format(tmp=tmp_path) in err and err.count("\n") == 1

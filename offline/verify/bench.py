@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from offline import engine
+from offline import cli, engine
 
 SIZES = (10, 50, 100, 300)
 _IMPORT = "import time; t = time.perf_counter(); import pulumi, pulumi_kubernetes; print(time.perf_counter() - t)"
@@ -137,7 +137,7 @@ def table(sizes: list[int]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m offline.verify.bench", description=__doc__.split("\n\n")[0])
+    parser = cli.parser("python -m offline.verify.bench", __doc__, exits=[(0, "every run succeeded"), (1, "a run failed")])
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES), metavar="N", help="numbers of services")
     parser.add_argument("--one", nargs=2, metavar=("render|verify", "STACK_FILE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
