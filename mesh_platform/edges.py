@@ -134,6 +134,8 @@ GATEWAY_CERTIFICATE_TO_APPS = Edge(
     GATEWAY_CERTIFICATE,
     APPS,
     "the HTTPS server reads the certificate's secret (tls_secret); the workloads do not wait for it",
+    # The apps' Gateway, and with it the HTTPS server, exists only for an exposed service.
+    lambda s: any(svc.expose for svc in s.apps.services),
     via="data",
 )
 NODE_PROBE_TO_OBSERVABILITY = Edge(

@@ -803,3 +803,45 @@ class Settings(_Settings):
     @property
     def cluster_name(self) -> str:
         return self.cluster.name or f"mesh-{self.stack}"[:63]
+
+
+# --- first-run rules: what verify would otherwise report later, in its own terms ----------------
+# Kept together here: each is attached to its model below as a rule like the ones written in it.
+
+
+@rule("expose", "routes")
+def _exposed_has_a_route(self: Service) -> Iterator[Problem]:
+    # Without a route no VirtualService binds to the gateway (components/sample_apps.py makes the
+    # gateway's VirtualService from routes only), so istiod answers 404 on every gateway host.
+    if self.expose and not self.routes:
+        yield (
+            "routes",
+            f"service {self.name!r} has expose true but no routes (got none), so the gateway would answer 404 "
+            f"for it; allowed: at least one route, such as routes: [{{destinations: [{{subset: {self.versions[0]}}}]}}], "
+            "or expose false",
+        )
+
+
+Service._exposed_has_a_route = _exposed_has_a_route  # type: ignore[attr-defined]
+
+
+def defaults_used(settings: Settings) -> str | None:
+    """One line naming the defaults a stack runs on when its file sets nothing of its own (an empty
+    stack file, or one that only repeats defaults); ``None`` when it sets anything."""
+    if settings.model_dump() != Settings(stack=settings.stack).model_dump():
+        return None
+    s = settings
+    c = s.cluster
+    apps = ", ".join(f"{svc.name} ({'+'.join(svc.versions)}{', exposed' if svc.expose else ''})" for svc in s.apps.services)
+    parts = [
+        f"cluster {c.provider} {s.cluster_name!r}, Kubernetes {c.kubernetes_version}, {c.workers} worker(s), "
+        f"http://localhost:{c.kind.http_host_port}",
+        f"Calico {s.calico.version}",
+        f"Istio {s.istio.version} (CA {s.istio.ca})",
+        f"cert-manager {s.cert_manager.version} (gateway issuer {s.cert_manager.gateway_issuer})"
+        if s.cert_manager.enabled
+        else "no cert-manager",
+        f"the demo apps in {s.apps.namespace!r} on {', '.join(s.apps.hosts)}: {apps}{', client' if s.apps.client else ''}",
+        "observability off" if not s.observability.enabled else "observability on",
+    ]
+    return f'stack {s.stack} sets nothing of its own and runs on the defaults: {"; ".join(parts)} (README.md, "Configuration reference")'

@@ -52,6 +52,16 @@ def needs_venv(command: str, *modules: str) -> None:
         raise SystemExit(USAGE)
 
 
+def note_defaults(config_file: object, stack: str) -> None:
+    """On standard error, the one line naming the defaults a stack runs on when it sets nothing."""
+    from mesh_platform.settings import defaults_used
+    from offline import engine
+
+    line = defaults_used(engine.settings(config_file, stack))  # type: ignore[arg-type]
+    if line:
+        print(f"note: {line}", file=sys.stderr)
+
+
 class UsageError(Exception):
     """Input the command cannot use; its message is the one line the user sees."""
 

@@ -91,6 +91,7 @@ def _main(argv: list[str] | None) -> int:
     chosen = out_dir(args)
     # An invalid stack configuration is pulumi.RunError: one line per problem, exit 2 (as verify).
     recording = render(args)
+    cli.note_defaults(Path(args.config_file) if args.config_file else engine.stack_file(args.stack), recording.stack)
     out = chosen or engine.ROOT / "out" / recording.stack
     manifests, graph = write(recording, out)
     objects, resources = len(recording.manifests()), len(recording.resources)

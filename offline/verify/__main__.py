@@ -68,6 +68,7 @@ def _main(argv: list[str] | None) -> int:
             if config is not None and config.is_dir():
                 raise UsageError(f"stack file {config} is a directory; give a Pulumi.<stack>.yaml file")
             result = pipeline.verify_stack(stack, config, args.base_ref)
+            cli.note_defaults(config or pipeline.engine.stack_file(stack), stack)
     except BaseRefError as err:
         raise UsageError(str(err)) from err
     text = report.FORMATS[args.format](result)
