@@ -524,6 +524,12 @@ RULES = [
         "mesh-platform:apps.services[0].routes[0].destinations[0]: names unknown subset 'v3'; known: ['v1', 'v2']",
     ),
     (
+        "Service._exposed_has_a_route",
+        {"apps": {"services": [{**SVC, "expose": True}]}},
+        "mesh-platform:apps.services[0].routes: service 'svc' has expose true but no routes (got none), so the gateway "
+        "would answer 404 for it; allowed: at least one route, such as routes: [{destinations: [{subset: v1}]}], or expose false",
+    ),
+    (
         "Service._catch_all_last",
         {
             "apps": {
