@@ -69,7 +69,7 @@ endif
 endif
 # An EKS stack (its cluster.provider in the stack file): `make up` names the account, region and
 # what is billed before it asks, and runs the cloud preflight.
-EKS := $(shell grep -qE '^ +provider: *"?eks' $(STACK_FILE) 2>/dev/null && echo yes)
+ON_EKS := $(shell grep -qE '^ +provider: *"?eks' $(STACK_FILE) 2>/dev/null && echo yes)
 SECRETS_KEYS := ^(encryptionsalt|encryptedkey|secretsprovider):
 # Shell prologue of every recipe that runs pulumi: the passphrase file for local stacks, and, when
 # the recipe ends (however it ends), the secrets manager lines pulumi writes into a tracked stack
@@ -178,7 +178,7 @@ doctor: ## every tool STACK needs at once: present, version in range, Docker run
 .PHONY: ready
 ready: $(if $(DOCTOR_DONE),,doctor) ## doctor, then .venv, then (EKS stacks) preflight
 	@$(MAKE) --no-print-directory $(VENV)/.runtime
-	@$(if $(EKS),$(PY) -m ops.preflight --stack $(STACK),true)
+	@$(if $(ON_EKS),$(PY) -m ops.preflight --stack $(STACK),true)
 
 .PHONY: preflight
 preflight: $(VENV)/.runtime ## cloud stacks: credentials, region, EKS version, VPC/subnets
@@ -197,7 +197,7 @@ stack: ready ## select STACK in BACKEND, creating it (and a local passphrase) th
 .PHONY: up
 up: stack ## create or update STACK (default dev): shows the preview and asks first (YES=1 or CI: no question)
 	@$(PULUMI_ENV) \
-	$(if $(EKS),$(PY) -m ops.preflight --billing --stack $(STACK);) \
+	$(if $(ON_EKS),$(PY) -m ops.preflight --billing --stack $(STACK);) \
 	if [ -z "$(YES)" ] && [ -z "$${CI:-}" ]; then \
 	  $(PULUMI) preview --diff --stack $(STACK); \
 	  printf 'Apply these changes to stack %s? [y/N] ' '$(STACK)'; \

@@ -42,6 +42,32 @@ def test_help_lists_the_variables_with_their_values_now(tmp_path: Path) -> None:
     assert "now: origin/main" in prod
 
 
+def test_help_prints_values_not_variable_names_and_every_stack(tmp_path: Path) -> None:
+    out = _help(tmp_path)
+    text = (ROOT / "Makefile").read_text()
+    names = set(re.findall(r"^([A-Z][A-Z0-9_]+) *[:?]?=", text, re.M))
+    assert "STACKS" in names
+    described = "\n".join(line for line in out.splitlines() if not line.lstrip().startswith("now:"))
+    shown_names = {n for n in names if re.search(rf"(?<![A-Za-z_]){n}(?![A-Za-z_])", described)}
+    # Only the variables the help lists by name appear as names; any other is a value left unexpanded.
+    assert shown_names <= set(re.search(r"^HELP_VARS := (.*)$", text, re.M).group(1).split()), shown_names
+    assert "$(" not in out
+    stacks = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in (ROOT / "stacks").glob("Pulumi.*.yaml"))
+    assert "local" in stacks
+    assert f"the stacks here: {' '.join(stacks)}" in out
+
+
+def test_the_first_install_says_what_it_installs_and_how_big(fresh) -> None:
+    repo, s = fresh
+    proc = make(repo, s, "venv")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    first = (
+        ".venv is missing or older than requirements-dev.txt: installing the pinned packages once (up to about 1 GB under .venv)"
+    )
+    assert lines[0] == first and lines[1].startswith("[1/2] creating .venv")
+
+
 # --- prerequisites before the install ----------------------------------------------------------
 
 # A python3 whose `-m venv` makes a .venv/bin/python that plays pip (and fails if PIP_FAILS is set);
