@@ -109,6 +109,7 @@ SLOW = (
     "test_thirdparty",
     "test_render",
     "test_cli",
+    "test_first_run",
     # Every option combination rendered (tests/combinations.py), each checked.
     "test_images",
     "test_chart_values",
@@ -118,6 +119,7 @@ SLOW = (
     "test_preflight",
     "test_labs",
     "test_makefile_*",
+    "test_doctor",
     "test_e2e_script",
     "test_workflows",
     "test_local",

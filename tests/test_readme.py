@@ -49,14 +49,6 @@ def test_every_key_the_reference_lists_exists() -> None:
     assert len(DOCUMENTED) == len(set(DOCUMENTED)), "a key is listed twice"
 
 
-def test_quick_start_is_the_two_commands() -> None:
-    quick = README.split("## Quick start", 1)[1].split("\n## ", 1)[0]
-    block = re.search(r"```sh\n(.*?)```", quick, re.S)
-    assert block is not None
-    commands = [line.split("#")[0].strip() for line in block.group(1).splitlines() if line.split("#")[0].strip()]
-    assert commands == ["make up", "make test"]
-
-
 def test_ci_runs_the_readme_test_command() -> None:
     run = (ROOT / ".ci" / "run").read_text()
     assert re.search(r"^make test$", run, re.M)
