@@ -22,7 +22,7 @@ OUT ?= out/$(STACK)
 
 # Where each stack keeps its state and encrypts its secrets. Local stacks (dev, lab, anything not
 # listed below) need no account: a file backend in this checkout and a passphrase. Shared cloud
-# stacks use the S3 bucket and KMS key made by `python -m ops.backend bootstrap`, and so do
+# stacks use the S3 bucket and KMS key made by `.venv/bin/python -m ops.backend bootstrap`, and so do
 # shared labs (lab-<name>): their kind cluster runs on the owner's machine, their state where the
 # lab reaper (.github/workflows/lab-reaper.yml) finds and decrypts it.
 CLOUD_STACKS := staging prod
@@ -45,7 +45,7 @@ else
   BACKEND ?= file://$(CURDIR)/.pulumi-state
   SECRETS_PROVIDER ?= passphrase
 endif
-# Lab stacks are tagged with an expiry at `make up`; `python -m ops.labs expired` lists them.
+# Lab stacks are tagged with an expiry at `make up`; `.venv/bin/python -m ops.labs expired` lists them.
 LAB_TTL_HOURS ?= 8
 # A local passphrase file is created once so non-interactive runs work; keep your own in
 # PULUMI_CONFIG_PASSPHRASE or PULUMI_CONFIG_PASSPHRASE_FILE to override it.
@@ -88,10 +88,10 @@ PULUMI_ENV = export PULUMI_CONFIG_PASSPHRASE_FILE=$${PULUMI_CONFIG_PASSPHRASE_FI
 #> BASE_REF          `make verify`: also report changes in routes and flows against this git ref
 #> BACKEND           Pulumi state backend (PULUMI_BACKEND_URL): a file backend here, S3 for shared stacks
 #> SECRETS_PROVIDER  how stack secrets are encrypted: passphrase (local) or awskms:// (shared)
-#> STATE_BUCKET      S3 bucket of shared stacks' state (`python -m ops.backend bootstrap` makes it)
+#> STATE_BUCKET      S3 bucket of shared stacks' state (`.venv/bin/python -m ops.backend bootstrap` makes it)
 #> AWS_REGION        region of that bucket and its KMS key
 #> KMS_ALIAS         alias of the KMS key shared stacks' secrets are encrypted with
-#> LAB_TTL_HOURS     hours until a lab stack counts as expired (`python -m ops.labs expired`)
+#> LAB_TTL_HOURS     hours until a lab stack counts as expired (`.venv/bin/python -m ops.labs expired`)
 #> PYTHON            the Python that creates .venv
 HELP_VARS := STACK YES OUT FORMAT BASE_REF BACKEND SECRETS_PROVIDER STATE_BUCKET AWS_REGION KMS_ALIAS LAB_TTL_HOURS PYTHON
 
