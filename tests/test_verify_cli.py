@@ -125,3 +125,14 @@ def test_a_bad_out_is_one_line_and_exit_2_before_any_render(tmp_path, capsys, mo
     assert main(["--stack", "dev", "--out", str(target)]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: --out {target}") and says.format(tmp=tmp_path) in err and err.count("\n") == 1
+
+
+def test_an_out_inside_the_checkouts_out_folder_gets_its_folder(tmp_path, monkeypatch) -> None:
+    from offline.verify import __main__ as cmd
+    from offline.verify import pipeline
+
+    monkeypatch.setattr(pipeline.engine, "ROOT", tmp_path)
+    target = tmp_path / "out" / "a" / "verify.json"
+    assert cmd.out_file(target) == target and target.parent.is_dir()
+    with pytest.raises(cmd.UsageError, match="does not exist"):
+        cmd.out_file(tmp_path / "elsewhere" / "verify.json")

@@ -23,10 +23,13 @@ from offline.verify.diff import BaseRefError
 
 
 def out_file(path: Path) -> Path:
-    """``--out``: a file this command may write; checked before any work, so a typo costs no render."""
+    """``--out``: a file this command may write; checked before any work, so a typo costs no render.
+    Inside the checkout's ``out/`` its folder is made; elsewhere it must exist."""
     if path.is_dir():
         raise UsageError(f"--out {path} is a directory; give a file name such as {path / 'verify.json'}")
-    if not path.parent.is_dir():
+    if path.resolve().is_relative_to(pipeline.engine.ROOT / "out"):
+        path.parent.mkdir(parents=True, exist_ok=True)  # the checkout's own output folder, as render does
+    elif not path.parent.is_dir():
         raise UsageError(f"--out {path}: its folder {path.parent} does not exist; create it first or write elsewhere")
     return path
 
