@@ -19,11 +19,19 @@ from typing import NamedTuple
 #: The kind release whose node images the stack accepts (``KIND_NODE_IMAGES`` below).
 KIND_VERSION = "v0.33.0"
 #: The Kubernetes minor a stack gets when it names none: the newest that every component supports
-#: (``KUBERNETES_SUPPORT`` below; Calico 3.31 stops at 1.35).
-KUBERNETES_VERSION = "1.35"
-#: tigera-operator chart (Calico 3.31); the chart's versions carry a leading ``v``.
-CALICO_CHART_VERSION = "v3.31.7"
+#: (``KUBERNETES_SUPPORT`` below; Calico 3.32 stops at 1.36).
+KUBERNETES_VERSION = "1.36"
+#: Calico 3.32: the tigera-operator chart and, released with it at the same version, the
+#: ``crd.projectcalico.org.v1`` chart that carries Calico's CRDs since 3.32 (the operator chart has
+#: none any more). Both versions carry a leading ``v``; both are in ``CALICO_REPO`` (projectcalico/
+#: calico release/internal/utils/utils.go@v3.32.1:L60-L69, L97-L100: the charts released, the
+#: repository; Makefile@v3.32.1:L142-L158: each packaged at the release's version; tigera/docs
+#: calico_versioned_docs/version-3.32/getting-started/kubernetes/helm.mdx: `--version v3.32.1`).
+CALICO_CHART_VERSION = "v3.32.1"
 CALICO_REPO = "https://docs.tigera.io/calico/charts"
+#: The chart of Calico's CRDs (crd.projectcalico.org/v1 and operator.tigera.io/v1), installed before
+#: the operator chart (charts/tigera-operator/README.md@v3.32.1:L27-L30, "Installing" step 2).
+CALICO_CRDS_CHART = "crd.projectcalico.org.v1"
 #: Istio's base/cni/istiod/gateway charts share one version (no leading ``v``).
 ISTIO_VERSION = "1.30.5"
 #: Istio's chart repository. The old bucket, istio-release.storage.googleapis.com/charts, is removed
@@ -57,7 +65,12 @@ JAEGER_IMAGE = "docker.io/jaegertracing/jaeger:2.17.0@sha256:6266573208d665ce5c1
 #: Component line → (oldest, newest) Kubernetes minor it supports, and where that is stated.
 KUBERNETES_SUPPORT: dict[tuple[str, str], tuple[str, str, str]] = {
     ("istio", "1.30"): ("1.32", "1.36", "istio.io docs/releases/supported-releases (support status table)"),
-    ("calico", "3.31"): ("1.32", "1.35", "docs.tigera.io calico/3.31 getting-started/kubernetes/requirements"),
+    ("calico", "3.32"): (
+        "1.34",
+        "1.36",
+        "docs.tigera.io calico/3.32 getting-started/kubernetes/requirements (tigera/docs "
+        "calico_versioned_docs/version-3.32/_includes/partials/_system-requirements.mdx @f2a2762 L177-L183)",
+    ),
     ("certManager", "1.20"): ("1.32", "1.35", "cert-manager/website content/docs/releases/README.md"),
     ("certManager", "1.21"): ("1.33", "1.36", "cert-manager/website content/docs/releases/README.md"),
 }
@@ -73,17 +86,24 @@ KIND_NODE_IMAGES: dict[str, dict[str, str]] = {
         "1.37": "kindest/node:v1.37.0@sha256:a1ed56cfb0e7b93589bdf97c8cd566405a265939e3620fc4f5de89adff580ae5",
         "1.36": "kindest/node:v1.36.4@sha256:099e049362a1526b2db71494e1947aae99bd16290d7c895f2b7ea312e3cbfaed",
         "1.35": "kindest/node:v1.35.8@sha256:07b2536e30b803ed61d1677a79df6115f798ce64c80f9e22f6ed45afd09323c0",
-        "1.34": "kindest/node:v1.34.11@sha256:44e222ee2132dab25ff87301682f89eb82c7880ea3a1bf543bfe9708fd08d67d",
+        # v1.34.11 is in the release too; not offered: Kubernetes 1.34 reached its upstream end of
+        # life on 2026-10-27 (kubernetes.io/releases/1.34).
     },
 }
 #: kind v0.33.0's image for the default Kubernetes minor.
 KIND_NODE_IMAGE = KIND_NODE_IMAGES[KIND_VERSION][KUBERNETES_VERSION]
-#: EKS minor → (end of standard support, end of extended support), docs.aws.amazon.com
-#: eks/latest/userguide/kubernetes-versions (14 months standard, then 12 billed) and its calendar.
+#: EKS minor → (end of standard support, end of extended support), ISO dates (UTC), from the
+#: "Amazon EKS Kubernetes release calendar" of docs.aws.amazon.com eks/latest/userguide/
+#: kubernetes-versions: 14 months of standard support from the EKS release, then 12 months of
+#: extended support, billed per cluster hour from the start (UTC) of the day standard support ends.
+#: 1.36: EKS release 2026-06-02; its row as copies of that calendar dated 2026-08-06 give it.
+#: A stack on a version in extended support is refused unless ``cluster.eks.allowExtendedSupport``
+#: (mesh_platform/settings.py); one past the end of extended support, always.
 EKS_VERSIONS: dict[str, tuple[str, str]] = {
     "1.33": ("2026-07-29", "2027-07-29"),
     "1.34": ("2026-12-02", "2027-12-02"),
     "1.35": ("2027-03-27", "2028-03-27"),
+    "1.36": ("2027-08-02", "2028-08-02"),
 }
 
 
@@ -97,6 +117,7 @@ class Chart(NamedTuple):
 #: Every chart the stack installs, by name: the one list of them. ``charts.repos`` accepts exactly
 #: these names; the local control plane's stand-ins and the recorded chart values follow it.
 CHARTS: dict[str, Chart] = {
+    CALICO_CRDS_CHART: Chart(CALICO_CHART_VERSION, CALICO_REPO),
     "tigera-operator": Chart(CALICO_CHART_VERSION, CALICO_REPO),
     "base": Chart(ISTIO_VERSION, ISTIO_REPO),
     "cni": Chart(ISTIO_VERSION, ISTIO_REPO),

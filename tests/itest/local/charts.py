@@ -6,10 +6,12 @@ from the program (components/):
 
 - the real CRDs of the pinned version, verbatim, from a CRD directory (``crd_dir()``:
   ``$MESH_UPSTREAM_CRDS``, else ``../shared/upstream/crds`` beside the checkout; ``make local-crds``
-  fills one from the real charts). They go into the stand-in's ``crds/``, which Helm installs
-  before anything else and never deletes, so the API server validates every custom resource the
-  stack creates as a real cluster does: structural schema, defaults, CEL rules. Where the
-  directory has no CRDs at exactly the pinned version, the nearest older release is used and
+  fills one from the real charts), where the real chart keeps them: its ``crds/`` (Istio's base,
+  cert-manager), which Helm installs before anything else and never deletes, or its templates
+  (Calico's CRD chart since 3.32, ``crds_in: templates`` in the table below), which Helm upgrades
+  and deletes with the release. The API server so validates every custom resource the stack
+  creates as a real cluster does: structural schema, defaults, CEL rules. Where the directory has
+  no CRDs at exactly the pinned version, the nearest older release is used and
   ``CrdSet.substituted`` says so (the itest report names it).
 - what the real chart renders at the pinned version with the stack's release names and values,
   recorded with its sources in tests/data/upstream_charts.yaml: each Deployment and DaemonSet
@@ -44,13 +46,17 @@ STAND_IN = {"mesh-platform.dev/stand-in": "true"}
 #: chart → the version its stand-in is packaged at: the stack's pins (``versions.CHARTS``).
 VERSIONS = {chart: pinned.version for chart, pinned in versions.CHARTS.items()}
 #: chart → (component directory prefix in the CRD directory, the files of a component directory
-#: that hold its CRDs). The same CRDs the real chart installs: tigera-operator's ``crds/``, Istio
-#: base's ``files/crd-all.gen.yaml``, cert-manager's ``templates/crd-*`` (``crds.enabled``).
+#: that hold its CRDs). The same CRDs the real chart installs: Calico's crd.projectcalico.org.v1
+#: chart's ``templates/`` (calico-v3.32.1/crd.projectcalico.org.v1/, with its ``calico/``; since
+#: 3.32 tigera-operator has none), Istio base's ``files/crd-all.gen.yaml``, cert-manager's
+#: ``templates/crd-*`` (``crds.enabled``).
 CRD_COMPONENTS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "tigera-operator": ("calico", ("crds/**/*.yaml",)),
+    versions.CALICO_CRDS_CHART: ("calico", (f"{versions.CALICO_CRDS_CHART}/**/*.yaml",)),
     "base": ("istio", ("crd-all.gen.yaml",)),
     "cert-manager": ("cert-manager", ("*.yaml",)),
 }
+#: Charts whose versions keep their leading ``v`` (Calico's: v3.32.1).
+V_VERSIONS = {"tigera-operator", versions.CALICO_CRDS_CHART}
 #: Pod Security 'restricted' (cert-manager's namespace enforces it): what every stand-in pod runs as.
 RESTRICTED_POD = {"runAsNonRoot": True, "runAsUser": 65532, "seccompProfile": {"type": "RuntimeDefault"}}
 RESTRICTED_CONTAINER = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, "readOnlyRootFilesystem": True}
@@ -210,6 +216,16 @@ def templates(chart: str, table: dict | None = None) -> str:
     return "".join("---\n" + yaml.safe_dump(d, sort_keys=False) for d in docs)
 
 
+def crds_directory(row: dict) -> str:
+    """Where a chart's table row says the real chart keeps its CRDs: ``crds/`` (Helm installs them
+    once, before the rest, and never upgrades or deletes them) unless ``crds_in: templates`` (upgraded
+    and deleted with the release, as Calico's CRD chart does since 3.32)."""
+    where = row.get("crds_in", "crds")
+    if where not in ("crds", "templates"):
+        raise ValueError(f"crds_in must be crds or templates (got {where!r})")
+    return str(where)
+
+
 def package(dest: Path, helm: Path, crds: list[CrdSet]) -> Path:
     """Write every stand-in chart, package each at its pinned version, index: ``dest`` is a repository."""
     dest.mkdir(parents=True, exist_ok=True)
@@ -223,16 +239,17 @@ def package(dest: Path, helm: Path, crds: list[CrdSet]) -> Path:
         meta = {
             "apiVersion": "v2",
             "name": chart,
-            "version": version.removeprefix("v") if chart != "tigera-operator" else version,
+            "version": version if chart in V_VERSIONS else version.removeprefix("v"),
             "description": f"STAND-IN for the {chart} chart: its real CRDs and the workloads, Services, ServiceAccounts "
             "and webhook configurations it renders (mesh-platform local control plane)",
         }
         (d / "Chart.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
         (d / "templates" / "stand-in.yaml").write_text(templates(chart, table))
         if chart in by_chart:
-            (d / "crds").mkdir()
+            where = d / crds_directory(table[chart])
+            where.mkdir(exist_ok=True)
             for i, f in enumerate(by_chart[chart].files):
-                shutil.copyfile(f, d / "crds" / f"{i:02d}-{f.name}")
+                shutil.copyfile(f, where / f"{i:02d}-{f.name}")
         subprocess.run([str(helm), "package", str(d), "--version", version, "-d", str(dest)], check=True, capture_output=True)
     subprocess.run([str(helm), "repo", "index", str(dest)], check=True, capture_output=True)
     return dest
@@ -242,8 +259,11 @@ def package(dest: Path, helm: Path, crds: list[CrdSet]) -> Path:
 
 #: chart → how its CRDs are read from the real chart, and the file they go to in the directory.
 _FETCH = {
-    # The CRDs sit in the chart's crds/ directory.
-    "tigera-operator": (["show", "crds", "tigera-operator"], "crds/crds.yaml"),
+    # The chart is its CRDs, as templates (upstream: `helm template calico-crds ... | kubectl apply`).
+    versions.CALICO_CRDS_CHART: (
+        ["template", "calico-crds", versions.CALICO_CRDS_CHART],
+        f"{versions.CALICO_CRDS_CHART}/crds.yaml",
+    ),
     # Templated (files/crd-all.gen.yaml through templates/crds.yaml).
     "base": (["template", "istio-base", "base", "--include-crds"], "crd-all.gen.yaml"),
     # Templated only with crds.enabled.
