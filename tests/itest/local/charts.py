@@ -73,7 +73,7 @@ class CrdsMissingError(Exception):
 class CrdSet:
     chart: str
     pin: str
-    #: The component directory used, e.g. ``istio-1.30.3``.
+    #: The component directory used, e.g. ``istio-1.31.0-rc.0``.
     used: str
     files: tuple[Path, ...]
 
