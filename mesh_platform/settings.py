@@ -744,7 +744,9 @@ class Settings(_Settings):
     @rule("certManager.enabled", "certManager.version", "cluster.kubernetesVersion")
     def _cert_manager_runs_on_kubernetes(self) -> Iterator[Problem]:
         if self.cert_manager.enabled:
-            yield from self._runs_on_kubernetes("certManager", "certManager.version", self.cert_manager.version, CERT_MANAGER_VERSION)
+            yield from self._runs_on_kubernetes(
+                "certManager", "certManager.version", self.cert_manager.version, CERT_MANAGER_VERSION
+            )
 
     def _runs_on_kubernetes(self, component: str, key: str, version: str, pin: str) -> Iterator[Problem]:
         k8s = self.cluster.kubernetes_version
