@@ -752,7 +752,7 @@ class Settings(_Settings):
         k8s = self.cluster.kubernetes_version
         row = KUBERNETES_SUPPORT.get((component, minor(version)))
         if row is None and (component, minor(version)) in SUPPORT_ENDED:
-            yield key, f"{version} is out of support: {SUPPORT_ENDED[component, minor(version)]}; use {pin}"
+            yield key, f"{version} is refused: {SUPPORT_ENDED[component, minor(version)]}; use {pin}"
         elif row is None:
             lines = sorted(line for c, line in KUBERNETES_SUPPORT if c == component)
             yield key, f"{version} is not in the compatibility matrix; supported lines: {', '.join(lines)}"

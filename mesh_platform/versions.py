@@ -80,16 +80,21 @@ KUBERNETES_SUPPORT: dict[tuple[str, str], tuple[str, str, str]] = {
     ("certManager", "1.20"): ("1.32", "1.35", "cert-manager/website content/docs/releases/README.md"),
     ("certManager", "1.21"): ("1.33", "1.36", "cert-manager/website content/docs/releases/README.md"),
 }
-#: Lines that are out of support, and why: a stack naming one is refused, with the pin to use instead.
+#: Lines at or past the end of their support, and why: a stack naming one is refused, with the pin to use instead.
 #: Istio 1.30: a minor is supported until six weeks after the second minor after it (istio.io
-#: docs/releases/supported-releases, support policy); istio.io/api v1.32.0 was published on 2026-10-21
-#: (Go module proxy), so 1.30 ended on 2026-12-02 at the earliest (istio.io's own table expected
-#: "~Nov 2026", data/compatibility/supportStatus.yml). Its charts also pull images from
-#: registry.istio.io/release, which Istio retires in December 2026 (istio.io blog retirement-of-gcp).
+#: docs/releases/supported-releases, support policy). istio.io/api v1.32.0 was published on 2026-10-21
+#: (Go module proxy), and Istio's API tags come about a week before the release (v1.31.0 2026-08-24,
+#: Istio 1.31.0 2026-08-31; v1.31.1 2026-09-15, announced 2026-09-21), so 1.30's support ends between
+#: 2026-12-02 and about 2026-12-09 (istio.io's own table expected "~Nov 2026",
+#: data/compatibility/supportStatus.yml). Whatever the day, its charts pull images from
+#: registry.istio.io/release (istio/release-builder release-1.30 release/build.sh:50), which Istio
+#: retires in December 2026, after a 24-hour outage from 2026-12-08 15:00 UTC (istio.io blog
+#: retirement-of-gcp; the 1.31 upgrade notes): a 1.30 stack would stop pulling images within days.
 SUPPORT_ENDED: dict[tuple[str, str], str] = {
     ("istio", "1.30"): (
-        "Istio 1.30 ended six weeks after Istio 1.32.0 (2026-12-02, istio.io supported releases), and its "
-        "charts pull images from registry.istio.io/release, retired in December 2026"
+        "Istio 1.30's support ends six weeks after Istio 1.32.0, in early December 2026 (istio.io supported "
+        "releases), and its charts pull images from registry.istio.io/release, which Istio retires in "
+        "December 2026 (24-hour outage from 2026-12-08)"
     ),
 }
 #: Istio minor → the istio-csr minor to run with it: istio-csr names no Istio minor it stops working

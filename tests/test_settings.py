@@ -193,9 +193,9 @@ REFUSED = [
         "istio line out of support",
         {"istio": {"version": "1.30.5"}},
         [
-            "mesh-platform:istio.version: 1.30.5 is out of support: Istio 1.30 ended six weeks after Istio 1.32.0 "
-            "(2026-12-02, istio.io supported releases), and its charts pull images from registry.istio.io/release, "
-            "retired in December 2026; use 1.31.4"
+            "mesh-platform:istio.version: 1.30.5 is refused: Istio 1.30's support ends six weeks after Istio "
+            "1.32.0, in early December 2026 (istio.io supported releases), and its charts pull images from "
+            "registry.istio.io/release, which Istio retires in December 2026 (24-hour outage from 2026-12-08); use 1.31.4"
         ],
     ),
     (
@@ -812,12 +812,12 @@ def test_istio_1_31_runs_on_kubernetes_1_32_to_1_36(k8s) -> None:
 
 
 def test_istio_1_30_is_refused_as_out_of_support_and_names_the_pin(monkeypatch) -> None:
-    refused = [line for line in _lines({"istio": {"version": "1.30.8"}}) if "is out of support" in line]
-    assert refused and refused[0].startswith("mesh-platform:istio.version: 1.30.8 is out of support: Istio 1.30 ended")
+    refused = [line for line in _lines({"istio": {"version": "1.30.8"}}) if "is refused: Istio 1.30" in line]
+    assert refused and refused[0].startswith("mesh-platform:istio.version: 1.30.8 is refused: Istio 1.30's support")
     assert refused[0].endswith(f"; use {versions.ISTIO_VERSION}") and "registry.istio.io/release" in refused[0]
     # Without the row, 1.30 would only be an unknown line, with no reason and no version to use.
     monkeypatch.delitem(versions.SUPPORT_ENDED, ("istio", "1.30"))
-    assert not [line for line in _lines({"istio": {"version": "1.30.8"}}) if "is out of support" in line]
+    assert not [line for line in _lines({"istio": {"version": "1.30.8"}}) if "is refused: Istio 1.30" in line]
 
 
 @pytest.mark.parametrize(
