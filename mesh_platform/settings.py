@@ -34,7 +34,10 @@ from mesh_platform.versions import (
     CHARTS,
     EKS_VERSIONS,
     ISTIO_CSR_FOR_ISTIO,
+    ISTIO_CSR_TESTED_THROUGH,
     ISTIO_CSR_VERSION,
+    ISTIO_MIN_VERSION,
+    ISTIO_MIN_VERSION_REASON,
     ISTIO_VERSION,
     KIALI_CHART_VERSION,
     KIALI_FOR_ISTIO,
@@ -45,6 +48,7 @@ from mesh_platform.versions import (
     KUBERNETES_VERSION,
     PROMETHEUS_CHART_VERSION,
     RETIRED_CHART_HOSTS,
+    SUPPORT_ENDED,
     UPSTREAM_CHART_REPOS,
     minor,
     within,
@@ -94,6 +98,11 @@ def _exact_version(value: str) -> str:
     if not _EXACT_VERSION.match(value):
         raise ValueError("must be an exact version such as 1.2.3 or v1.2.3 (no ranges, no 'latest')")
     return value
+
+
+def _release(version: str) -> tuple[int, ...]:
+    """``1.30.4`` (or ``v1.30.4``) → (1, 30, 4): an exact version, compared numerically."""
+    return tuple(int(p) for p in version.removeprefix("v").split("."))
 
 
 def _k8s_minor(value: str) -> str:
@@ -428,8 +437,8 @@ class CalicoSettings(_Settings):
 
 class IstioSettings(_Settings):
     version: ExactVersion = ISTIO_VERSION
-    """Version of Istio's base, cni, istiod and gateway charts (exact, no leading ``v``); its minor
-    decides which istio-csr and Kiali versions fit."""
+    """Version of Istio's base, cni, istiod and gateway charts (exact, no leading ``v``, at least
+    1.30.4); its minor must be a supported line and decides which istio-csr and Kiali versions fit."""
     cni: bool = False
     """Install istio-cni so pods need no NET_ADMIN init container; workload namespaces then enforce Pod
     Security ``restricted`` instead of ``privileged``."""
@@ -442,6 +451,11 @@ class IstioSettings(_Settings):
     """Ingress gateway replicas (1-10); above one, a PodDisruptionBudget keeps one serving."""
     gateway_namespace: DnsLabel = "istio-ingress"
     """Namespace of the ingress gateway (a DNS-1123 label); the sample apps may not use it."""
+
+    @rule("version")
+    def _at_least_the_floor(self) -> Iterator[Problem]:
+        if _release(self.version) < _release(ISTIO_MIN_VERSION):
+            yield "version", f"{self.version} is older than {ISTIO_MIN_VERSION}: {ISTIO_MIN_VERSION_REASON}; use {ISTIO_VERSION}"
 
 
 # --- cert-manager -----------------------------------------------------------------------------
@@ -467,7 +481,8 @@ class CertManagerSettings(_Settings):
     version: ExactVersion = CERT_MANAGER_VERSION
     """cert-manager chart version, exact with its leading ``v``; its line must be in the compatibility matrix."""
     istio_csr_version: ExactVersion = ISTIO_CSR_VERSION
-    """cert-manager-istio-csr chart version (exact), built for the Istio minor in use; installed only
+    """cert-manager-istio-csr chart version (exact), of the istio-csr line the compatibility matrix names
+    for the Istio minor in use (v0.17 for Istio 1.31, tested upstream through Istio 1.30); installed only
     with ``istio.ca: cert-manager``."""
     gateway_issuer: Literal["mesh-platform-ca", "mesh-platform-acme"] = CA_ISSUER
     """ClusterIssuer that signs the gateway's certificate: the stack's own CA, or ACME (then ``acme``
@@ -761,21 +776,25 @@ class Settings(_Settings):
 
     @rule("istio.version", "cluster.kubernetesVersion")
     def _istio_runs_on_kubernetes(self) -> Iterator[Problem]:
-        yield from self._runs_on_kubernetes("istio", "istio.version", self.istio.version)
+        yield from self._runs_on_kubernetes("istio", "istio.version", self.istio.version, ISTIO_VERSION)
 
     @rule("calico.version", "cluster.kubernetesVersion")
     def _calico_runs_on_kubernetes(self) -> Iterator[Problem]:
-        yield from self._runs_on_kubernetes("calico", "calico.version", self.calico.version)
+        yield from self._runs_on_kubernetes("calico", "calico.version", self.calico.version, CALICO_CHART_VERSION)
 
     @rule("certManager.enabled", "certManager.version", "cluster.kubernetesVersion")
     def _cert_manager_runs_on_kubernetes(self) -> Iterator[Problem]:
         if self.cert_manager.enabled:
-            yield from self._runs_on_kubernetes("certManager", "certManager.version", self.cert_manager.version)
+            yield from self._runs_on_kubernetes(
+                "certManager", "certManager.version", self.cert_manager.version, CERT_MANAGER_VERSION
+            )
 
-    def _runs_on_kubernetes(self, component: str, key: str, version: str) -> Iterator[Problem]:
+    def _runs_on_kubernetes(self, component: str, key: str, version: str, pin: str) -> Iterator[Problem]:
         k8s = self.cluster.kubernetes_version
         row = KUBERNETES_SUPPORT.get((component, minor(version)))
-        if row is None:
+        if row is None and (component, minor(version)) in SUPPORT_ENDED:
+            yield key, f"{version} is refused: {SUPPORT_ENDED[component, minor(version)]}; use {pin}"
+        elif row is None:
             lines = sorted(line for c, line in KUBERNETES_SUPPORT if c == component)
             yield key, f"{version} is not in the compatibility matrix; supported lines: {', '.join(lines)}"
         elif not within(k8s, row[0], row[1]):
@@ -791,7 +810,9 @@ class Settings(_Settings):
         if self.mesh_ca_is_cert_manager and want and minor(self.cert_manager.istio_csr_version) != want:
             yield (
                 "certManager.istioCsrVersion",
-                f"{self.cert_manager.istio_csr_version} is not built for istio.version {self.istio.version}; use v{want}.x",
+                f"{self.cert_manager.istio_csr_version} is not the istio-csr line for istio.version {self.istio.version}; "
+                f"use v{want}.x (istio-csr {want} with Istio {istio}, tested upstream through Istio "
+                f"{ISTIO_CSR_TESTED_THROUGH[want]})",
             )
 
     @rule("observability.enabled", "istio.version", "observability.kialiVersion")

@@ -334,6 +334,35 @@ def test_crds_at_the_pin_or_the_nearest_older_release_named_as_a_substitution(tm
                                              "substituted": False, "files": 1}  # fmt: skip
 
 
+@pytest.mark.parametrize(
+    ("pin", "present", "used"),
+    [
+        # A release candidate counts below its release and above the previous minor (semver's order).
+        ("1.31.4", ["istio-1.30.3", "istio-1.31.0-rc.0", "istio-1.31.0-beta.2"], "istio-1.31.0-rc.0"),
+        ("1.31.4", ["istio-1.31.0-rc.0", "istio-1.31.0", "istio-1.31.10"], "istio-1.31.0"),
+        ("1.31.0", ["istio-1.30.3", "istio-1.31.0-rc.0", "istio-1.31.0-rc.10", "istio-1.31.0-rc.2"], "istio-1.31.0-rc.10"),
+        # Never a pre-release of a newer version than the pin.
+        ("1.30.5", ["istio-1.30.3", "istio-1.31.0-rc.0"], "istio-1.30.3"),
+    ],
+)
+def test_a_release_candidates_crds_stand_in_for_its_release(tmp_path, monkeypatch, pin, present, used) -> None:
+    monkeypatch.setitem(charts.VERSIONS, "base", pin)
+    monkeypatch.setitem(charts.VERSIONS, "tigera-operator", "v3.31.7")
+    monkeypatch.setitem(charts.VERSIONS, "cert-manager", "v1.21.1")
+    root = _crd_tree(tmp_path, [*present, "calico-v3.31.7", "cert-manager-v1.21.1"])
+    base = next(c for c in charts.crd_sets(root) if c.chart == "base")
+    assert (base.used, base.substituted) == (used, True)
+
+
+def test_the_pinned_istio_runs_on_the_newest_stored_crds_and_says_so() -> None:
+    shared = controlplane.ROOT.parent / "shared" / "upstream" / "crds"
+    if not (shared / "istio-1.31.0-rc.0").is_dir():
+        pytest.skip("no shared CRD directory with istio-1.31.0-rc.0 here")
+    base = next(c for c in charts.crd_sets(shared) if c.chart == "base")
+    assert base.report()["pin"] == charts.VERSIONS["base"] == "1.31.4"
+    assert (base.used, base.substituted) == ("istio-1.31.0-rc.0", True)
+
+
 def test_without_crds_it_stops_and_says_how_to_get_them(tmp_path) -> None:
     for directory in (None, tmp_path / "nowhere", _crd_tree(tmp_path / "some", ["istio-1.30.3", "calico-v3.32.1"])):
         with pytest.raises(charts.CrdsMissingError, match="make local-crds"):

@@ -21,7 +21,7 @@ def test_defaults_are_pinned() -> None:
     assert s.cluster.provider == "kind"
     assert s.cluster.pod_subnet == "10.244.0.0/16" and s.cluster.service_subnet == "10.96.0.0/16"
     assert s.cluster.kind.node_image == versions.KIND_NODE_IMAGE and "@sha256:" in s.cluster.kind.node_image
-    assert s.calico.version == "v3.32.1" and s.istio.version == "1.30.5"
+    assert s.calico.version == "v3.32.1" and s.istio.version == "1.31.4"
     assert s.cluster.kubernetes_version == "1.36" and s.cluster.kind.node_image.startswith("kindest/node:v1.36.4@sha256:")
     assert s.cert_manager.version == "v1.21.1" and s.cert_manager.istio_csr_version == "v0.17.0"
     assert s.observability.kiali_version == "2.26.0"
@@ -172,7 +172,7 @@ REFUSED = [
         "eks 1.99",
         {"cluster": {**EKS, "kubernetesVersion": "1.99"}},
         [
-            "mesh-platform:cluster.kubernetesVersion: 1.99 is outside the Kubernetes range of istio.version 1.30.5 (1.32-1.36,",
+            "mesh-platform:cluster.kubernetesVersion: 1.99 is outside the Kubernetes range of istio.version 1.31.4 (1.32-1.36,",
             "mesh-platform:cluster.kubernetesVersion: 1.99 is outside the Kubernetes range of calico.version v3.32.1 (1.34-1.36,",
             "mesh-platform:cluster.kubernetesVersion: EKS offers no Kubernetes 1.99; supported: 1.33, 1.34, 1.35, 1.36",
         ],
@@ -198,14 +198,31 @@ REFUSED = [
         ["mesh-platform:istio.version: 1.28.4 is not in the compatibility matrix"],
     ),
     (
+        "istio line out of support",
+        {"istio": {"version": "1.30.5"}},
+        [
+            "mesh-platform:istio.version: 1.30.5 is refused: Istio 1.30's support ends six weeks after Istio "
+            "1.32.0, in early December 2026 (istio.io supported releases), and its charts pull images from "
+            "registry.istio.io/release, which Istio retires in December 2026 (24-hour outage from 2026-12-08); use 1.31.4"
+        ],
+    ),
+    (
+        "istio below the floor",
+        {"istio": {"version": "1.30.3"}},
+        ["mesh-platform:istio.version: 1.30.3 is older than 1.30.4: below it istiod can report ready", "; use 1.31.4"],
+    ),
+    (
         "istio-csr for another istio",
         {"istio": {"ca": "cert-manager"}, "certManager": {"istioCsrVersion": "v0.16.0"}},
-        ["mesh-platform:certManager.istioCsrVersion: v0.16.0 is not built for istio.version 1.30.5; use v0.17.x"],
+        [
+            "mesh-platform:certManager.istioCsrVersion: v0.16.0 is not the istio-csr line for istio.version 1.31.4; use v0.17.x "
+            "(istio-csr 0.17 with Istio 1.31, tested upstream through Istio 1.30)"
+        ],
     ),
     (
         "kiali outside istio's range",
         {"observability": {"enabled": True, "kialiVersion": "2.20.0"}},
-        ["mesh-platform:observability.kialiVersion: 2.20.0 is outside the Kiali range istio.version 1.30.5 ships (2.22-2.26)"],
+        ["mesh-platform:observability.kialiVersion: 2.20.0 is outside the Kiali range istio.version 1.31.4 ships (2.26-2.27)"],
     ),
     (
         "node image of another kind release",
@@ -601,6 +618,12 @@ RULES = [
         "mesh-platform:cluster.eks.vpcCidr: eks.vpcCidr 10.0.0.0/16 overlaps serviceSubnet 10.0.0.0/16",
     ),
     (
+        "IstioSettings._at_least_the_floor",
+        {"istio": {"version": "1.30.3"}},
+        "mesh-platform:istio.version: 1.30.3 is older than 1.30.4: below it istiod can report ready before its webhook "
+        "server accepts connections (istio#61049, fixed in 1.30.4)",
+    ),
+    (
         "CertManagerSettings._acme_issuer_needs_acme",
         {"certManager": {"gatewayIssuer": "mesh-platform-acme"}},
         "mesh-platform:certManager.gatewayIssuer: gatewayIssuer mesh-platform-acme needs certManager.acme (email, server)",
@@ -685,7 +708,7 @@ RULES = [
     (
         "Settings._istio_runs_on_kubernetes",
         {"istio": {"version": "1.28.4"}},
-        "mesh-platform:istio.version: 1.28.4 is not in the compatibility matrix; supported lines: 1.30",
+        "mesh-platform:istio.version: 1.28.4 is not in the compatibility matrix; supported lines: 1.31",
     ),
     (
         "Settings._calico_runs_on_kubernetes",
@@ -700,12 +723,12 @@ RULES = [
     (
         "Settings._istio_csr_built_for_istio",
         {"istio": {"ca": "cert-manager"}, "certManager": {"istioCsrVersion": "v0.16.0"}},
-        "mesh-platform:certManager.istioCsrVersion: v0.16.0 is not built for istio.version 1.30.5; use v0.17.x",
+        "mesh-platform:certManager.istioCsrVersion: v0.16.0 is not the istio-csr line for istio.version 1.31.4; use v0.17.x",
     ),
     (
         "Settings._kiali_shipped_with_istio",
         {"observability": {"enabled": True, "kialiVersion": "2.20.0"}},
-        "mesh-platform:observability.kialiVersion: 2.20.0 is outside the Kiali range istio.version 1.30.5 ships (2.22-2.26)",
+        "mesh-platform:observability.kialiVersion: 2.20.0 is outside the Kiali range istio.version 1.31.4 ships (2.26-2.27)",
     ),
     (
         "Settings._node_image_of_kind_release",
@@ -876,3 +899,62 @@ def test_a_missing_required_key_says_what_it_is_for() -> None:
         "mesh-platform:cluster.existing.kubeconfig: Field required: path of a kubeconfig file for a cluster you already run "
         "(it must have no CNI but Calico's); required with provider existing"
     ]
+
+
+# --- the Istio rows: each test fails when its row says something else ---------------------------
+
+
+def _istio_range_lines(k8s: str) -> list[str]:
+    return [line for line in _lines({"cluster": {**EXISTING, "kubernetesVersion": k8s}}) if "range of istio.version" in line]
+
+
+@pytest.mark.parametrize("k8s", ["1.31", "1.32", "1.35", "1.36", "1.37"])
+def test_istio_1_31_runs_on_kubernetes_1_32_to_1_36(k8s) -> None:
+    # istio.io announcing-1.31: "officially supported on Kubernetes versions 1.32 to 1.36".
+    outside = k8s in ("1.31", "1.37")
+    assert bool(_istio_range_lines(k8s)) == outside, k8s
+
+
+def test_istio_1_30_is_refused_as_out_of_support_and_names_the_pin(monkeypatch) -> None:
+    refused = [line for line in _lines({"istio": {"version": "1.30.8"}}) if "is refused: Istio 1.30" in line]
+    assert refused and refused[0].startswith("mesh-platform:istio.version: 1.30.8 is refused: Istio 1.30's support")
+    assert refused[0].endswith(f"; use {versions.ISTIO_VERSION}") and "registry.istio.io/release" in refused[0]
+    # Without the row, 1.30 would only be an unknown line, with no reason and no version to use.
+    monkeypatch.delitem(versions.SUPPORT_ENDED, ("istio", "1.30"))
+    assert not [line for line in _lines({"istio": {"version": "1.30.8"}}) if "is refused: Istio 1.30" in line]
+
+
+@pytest.mark.parametrize(
+    ("version", "refused"),
+    [("1.29.9", True), ("1.30.3", True), ("v1.30.3", True), ("1.30.4", False), ("1.30.10", False), ("1.31.0", False)],
+)
+def test_istio_below_the_webhook_readiness_fix_is_refused(version, refused) -> None:
+    floor = [line for line in _lines({"istio": {"version": version}}) if "is older than 1.30.4" in line]
+    assert bool(floor) == refused, version
+    if refused:
+        assert "istio#61049" in floor[0] and floor[0].endswith(f"; use {versions.ISTIO_VERSION}")
+
+
+def test_the_floor_is_the_one_that_refuses(monkeypatch) -> None:
+    monkeypatch.setattr(settings, "ISTIO_MIN_VERSION", "1.30.3")
+    assert not [line for line in _lines({"istio": {"version": "1.30.3"}}) if "is older than" in line]
+
+
+def test_istio_csr_0_17_runs_with_istio_1_31_and_names_what_upstream_tested() -> None:
+    # Accepted: v0.17.0 with the pinned 1.31 (tested upstream through 1.30, nothing says 1.31 breaks it).
+    assert parse({"istio": {"ca": "cert-manager"}}, "dev").cert_manager.istio_csr_version == "v0.17.0"
+    assert versions.minor(versions.ISTIO_VERSION) == "1.31"
+    refused = _lines({"istio": {"ca": "cert-manager"}, "certManager": {"istioCsrVersion": "v0.16.0"}})
+    assert refused == {
+        "mesh-platform:certManager.istioCsrVersion: v0.16.0 is not the istio-csr line for istio.version 1.31.4; "
+        "use v0.17.x (istio-csr 0.17 with Istio 1.31, tested upstream through Istio 1.30)"
+    }
+
+
+def test_every_supported_istio_line_names_its_istio_csr_line_and_how_far_it_is_tested() -> None:
+    for component, line in versions.KUBERNETES_SUPPORT:
+        if component == "istio":
+            csr = versions.ISTIO_CSR_FOR_ISTIO.get(line)
+            assert csr is not None, f"Istio {line} has no istio-csr row"
+            assert csr in versions.ISTIO_CSR_TESTED_THROUGH, f"istio-csr {csr}: how far upstream tests it is not recorded"
+    assert not [line for (c, line) in versions.SUPPORT_ENDED if (c, line) in versions.KUBERNETES_SUPPORT]

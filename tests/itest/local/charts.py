@@ -79,7 +79,7 @@ class CrdsMissingError(Exception):
 class CrdSet:
     chart: str
     pin: str
-    #: The component directory used, e.g. ``istio-1.30.3``.
+    #: The component directory used, e.g. ``istio-1.31.0-rc.0``.
     used: str
     files: tuple[Path, ...]
 
@@ -104,27 +104,44 @@ def crd_dir() -> Path | None:
     return beside if beside.is_dir() else None
 
 
-def _version(text: str) -> tuple[int, ...] | None:
-    """``v1.30.3`` → (1, 30, 3); None for anything else (a pre-release such as 1.31.0-rc.0 included)."""
-    m = re.fullmatch(r"v?(\d+)\.(\d+)\.(\d+)", text)
-    return tuple(int(x) for x in m.groups()) if m else None
+#: A version as semver orders it: (major, minor, patch, 1 for a release / 0 for a pre-release, the
+#: pre-release's dot-separated parts, numbers before words).
+Version = tuple[int, int, int, int, tuple[tuple[int, int | str], ...]]
+
+
+def _version(text: str) -> Version | None:
+    """``v1.30.3`` → (1, 30, 3, 1, ()); ``1.31.0-rc.0`` → (1, 31, 0, 0, ((1, "rc"), (0, 0))), below
+    1.31.0 and above every 1.30 release, as semver orders them; None for anything else."""
+    m = re.fullmatch(r"v?(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?", text)
+    if not m:
+        return None
+    major, minor, patch = (int(x) for x in m.groups()[:3])
+    if m.group(4) is None:
+        return (major, minor, patch, 1, ())
+    parts = tuple((0, int(p)) if p.isdigit() else (1, p) for p in m.group(4).split("."))
+    return (major, minor, patch, 0, parts)
 
 
 def crd_sets(directory: Path | None) -> list[CrdSet]:
-    """For each chart that installs CRDs: the component directory at its pin, else the nearest older."""
+    """For each chart that installs CRDs: the component directory at its pin, else the nearest older.
+
+    Older as semver orders versions: a pre-release counts below its release, so where the directory
+    holds only ``istio-1.31.0-rc.0`` and ``istio-1.30.3``, a 1.31.4 pin runs on the 1.31 release
+    candidate's CRDs (a substitution, reported), not on the previous minor's.
+    """
     if directory is None or not directory.is_dir():
         raise CrdsMissingError(f"no CRD directory{f' at {directory}' if directory else ''}: {HOW_TO_GET_CRDS}")
     out = []
     for chart, (component, patterns) in CRD_COMPONENTS.items():
         pin = VERSIONS[chart]
         at_most = _version(pin)
-        if at_most is None:
+        if at_most is None or at_most[3] == 0:
             raise CrdsMissingError(f"{chart} is pinned to {pin!r}, not a release version")
         candidates = []
         for d in directory.iterdir():
-            prefix, _, version = d.name.rpartition("-")
-            v = _version(version)
-            if d.is_dir() and prefix == component and v is not None and v <= at_most:
+            named = re.fullmatch(r"(.+?)-(v?\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?)", d.name)
+            v = _version(named.group(2)) if named else None
+            if d.is_dir() and named and named.group(1) == component and v is not None and v <= at_most:
                 candidates.append((v, d))
         if not candidates:
             raise CrdsMissingError(f"{directory} has no {component}-<version> directory at or below {pin}: {HOW_TO_GET_CRDS}")
