@@ -20,12 +20,20 @@ ROOT = Path(__file__).resolve().parent.parent
 _ARG, _ENV = "\x1f", "\x1e"
 
 
-def _kind_pin() -> str:
+def _pin(name: str) -> str:
     import re
 
-    found = re.search(r'^KIND_VERSION = "(v[^"]+)"', (ROOT / "mesh_platform/versions.py").read_text(), re.M)
-    assert found
+    found = re.search(rf'^{name} = "([^"]+)"', (ROOT / "mesh_platform/versions.py").read_text(), re.M)
+    assert found, name
     return found.group(1)
+
+
+def _kind_pin() -> str:
+    return _pin("KIND_VERSION")
+
+
+#: The kubectl minor a user installs as the README asks: the stack's default Kubernetes minor.
+KUBECTL_MINOR = _pin("KUBERNETES_VERSION").split(".")[1]
 
 
 #: How each tool answers the version question of `make doctor` (ops.preflight --tools), in the
@@ -34,7 +42,9 @@ def _kind_pin() -> str:
 VERSION_ANSWERS = {
     "docker": 'if [ "$1" = version ]; then echo 27.3.1; exit 0; fi',
     "kind": f'if [ "$1" = version ]; then echo "kind {_kind_pin()} go1.25.1 linux/amd64"; exit 0; fi',
-    "kubectl": """if [ "$1 $2" = "version --client" ]; then echo '{"clientVersion":{"major":"1","minor":"35","gitVersion":"v1.35.2"}}'; exit 0; fi""",
+    "kubectl": 'if [ "$1 $2" = "version --client" ]; then echo \''
+    + f'{{"clientVersion":{{"major":"1","minor":"{KUBECTL_MINOR}","gitVersion":"v1.{KUBECTL_MINOR}.2"}}}}'
+    + "'; exit 0; fi",
     "aws": 'if [ "$1" = --version ]; then echo "aws-cli/2.31.0 Python/3.13.7 Linux/6.8.0 exe/x86_64.ubuntu.24"; exit 0; fi',
 }
 

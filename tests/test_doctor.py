@@ -18,6 +18,8 @@ from standins import ROOT, Standins, make_standins
 from mesh_platform import versions
 from ops import preflight
 
+K8S = versions.KUBERNETES_VERSION
+MINOR = int(K8S.split(".")[1])
 KUBECTL = (
     """if [ "$1 $2" = "version --client" ]; then echo '{"clientVersion":{"major":"1","minor":"%s","gitVersion":"v1.%s.0"}}'; fi"""
 )
@@ -52,13 +54,13 @@ def test_everything_missing_and_wrong_is_said_at_once(tools, capsys) -> None:
     (tools.bin / "kind").unlink()
     (tools.bin / "pulumi").unlink()
     tools.add("docker", "echo 'Cannot connect to the Docker daemon' >&2; exit 1", version=False)
-    tools.add("kubectl", KUBECTL % ("32", "32"), version=False)
+    tools.add("kubectl", KUBECTL % (MINOR - 3, MINOR - 3), version=False)
     rc, out, err = _check("dev", capsys)
     assert rc == 1
     fails = re.findall(r"^  FAIL  (\S+):", out, re.M)
     assert fails == ["docker", "kind", "kubectl", "pulumi"]
     assert "is Docker running?" in out
-    assert "kubectl 1.32 is outside 1.34-1.36" in out
+    assert f"kubectl 1.{MINOR - 3} is outside 1.{MINOR - 1}-1.{MINOR + 1}" in out
     assert err.startswith("missing for stack dev: kind pulumi; wrong for stack dev: docker kubectl")
     assert err.count("\n") == 1
 
@@ -70,7 +72,7 @@ def test_each_missing_tool_has_its_install_lines_at_the_pinned_version(tools, ca
     sdk = re.search(r"^pulumi==(\S+)", (ROOT / "requirements.txt").read_text(), re.M).group(1)
     for tool, pinned in (
         ("kind", f"/dl/{versions.KIND_VERSION}/"),
-        ("kubectl", "stable-1.35.txt"),
+        ("kubectl", f"stable-{K8S}.txt"),
         ("pulumi", f"--version {sdk}"),
     ):
         block = out.split(f"FAIL  {tool}:", 1)[1].split("FAIL", 1)[0]
@@ -80,9 +82,9 @@ def test_each_missing_tool_has_its_install_lines_at_the_pinned_version(tools, ca
     assert "kind-linux-" in out and "kind-darwin-" in out and "/bin/linux/" in out and "/bin/darwin/" in out
 
 
-@pytest.mark.parametrize(("minor", "ok"), [("33", False), ("34", True), ("35", True), ("36", True), ("37", False)])
-def test_kubectl_within_one_minor_of_the_stacks_kubernetes(tools, capsys, minor: str, ok: bool) -> None:
-    tools.add("kubectl", KUBECTL % (minor, minor), version=False)
+@pytest.mark.parametrize(("skew", "ok"), [(-2, False), (-1, True), (0, True), (1, True), (2, False)])
+def test_kubectl_within_one_minor_of_the_stacks_kubernetes(tools, capsys, skew: int, ok: bool) -> None:
+    tools.add("kubectl", KUBECTL % (MINOR + skew, MINOR + skew), version=False)
     rc, out, _ = _check("dev", capsys)
     assert (rc == 0) is ok, out
 
