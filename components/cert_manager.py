@@ -63,6 +63,8 @@ class CertManagerArgs:
     acme: AcmeSettings | None = None
     charts: ChartsSettings = field(default_factory=ChartsSettings)
     """Where the charts come from (``charts`` in the stack: a mirror, or one repository per chart)."""
+    replicas: int | None = None
+    """cert-manager controller replicas (the package's typed ``replicaCount``); None: the chart's default."""
     after: Sequence[pulumi.Resource] = field(default_factory=tuple)
 
 
@@ -87,6 +89,7 @@ class CertManager(pulumi.ComponentResource):
         install = kcm.CertManager(
             f"{name}-install",
             cluster_resource_namespace=CLUSTER_RESOURCE_NAMESPACE,
+            replica_count=args.replicas,
             helm_options=kcm.ReleaseArgs(
                 name=RELEASE,
                 chart="cert-manager",

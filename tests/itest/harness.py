@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from itest.local import build
+from itest.local import build, certmanager_plugin
 from itest.local.charts import CrdsMissingError
 from itest.local.controlplane import ControlPlane
 from offline.engine import ROOT
@@ -104,6 +104,10 @@ def plane():
             provider_kubernetes={
                 "code": f"pulumi-kubernetes v{build.PROVIDER_CODE} ({build.PROVIDER})",
                 "installed_as_plugin": build.PROVIDER_AS,
+            },
+            plugin_kubernetes_cert_manager={
+                "code": certmanager_plugin.DESCRIPTION,
+                "installed_as_plugin": certmanager_plugin.VERSION,
             },
             kubernetes=build.K8S,
             crds=[c.report() for c in cp.crds],
