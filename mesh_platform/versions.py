@@ -48,9 +48,14 @@ KIALI_REPO = "https://kiali.org/helm-charts"
 #: Sample workloads: a static HTTP echo server (no shell, runs as any UID, read-only root works)
 #: and curl for the in-mesh client and the callers. Digests: the multi-arch index of each tag.
 ECHO_IMAGE = "docker.io/hashicorp/http-echo:1.0.0@sha256:fcb75f691c8b0414d670ae570240cbf95502cc18a9ba57e982ecac589760a186"
-CURL_IMAGE = "docker.io/curlimages/curl:8.11.1@sha256:c1fe1679c34d9784c1b0d1e5f62ac0a79fca01fb6377cdd33e90473c6f9f9a69"
-#: Jaeger v2 all-in-one (in-memory): receives the mesh's spans over OTLP, serves the UI.
-JAEGER_IMAGE = "docker.io/jaegertracing/jaeger:2.17.0@sha256:6266573208d665ce5c17483bce0a75d0806480d92c84766d288d0aee885ce708"
+#: curl 8.22.0: the newest curlimages/curl tag whose index digest is published in public manifests on
+#: 2026-12-04 (the same digest in independent projects' pinned Dockerfiles and scripts); 8.11.1, the
+#: previous pin, has 13 published curl vulnerabilities. scripts/e2e.sh runs the same image.
+CURL_IMAGE = "docker.io/curlimages/curl:8.22.0@sha256:58adaa4e8dca9c988bae2aba4ab3434a0bb2da16bbe3f92dec39ec7785166777"
+#: Jaeger v2 all-in-one (in-memory): receives the mesh's spans over OTLP, serves the UI. 2.21.0: the
+#: newest 2.x whose index digest is published (2.22.0, 2026-10-06, is newer; its full digest was not
+#: found in any public manifest on 2026-12-04, and a tag is never pinned without one).
+JAEGER_IMAGE = "docker.io/jaegertracing/jaeger:2.21.0@sha256:3d0ac795ff98aa04d1be04311d2dac6c25b4bfc8322dc02e53bc5b170c5018c3"
 
 # --- Compatibility matrix: what may be combined, each row with the upstream source it comes from ---
 

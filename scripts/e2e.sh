@@ -14,7 +14,8 @@ set -euo pipefail
 STACK="${1:-lab}"
 NS="${E2E_NAMESPACE:-demo}"
 TIMEOUT="${E2E_TIMEOUT:-5}"
-CURL_IMAGE="docker.io/curlimages/curl:8.11.1"
+# The curl image of mesh_platform/versions.py (CURL_IMAGE), by digest; tests/test_e2e_script.py keeps them equal.
+CURL_IMAGE="docker.io/curlimages/curl:8.22.0@sha256:58adaa4e8dca9c988bae2aba4ab3434a0bb2da16bbe3f92dec39ec7785166777"
 INTRUDER_NS="e2e-intruder"
 PLAIN_NS="e2e-plaintext"
 failures=0

@@ -3,11 +3,14 @@ that never aborts half-way, clear failures, no coreutils `timeout` (stock macOS 
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
 import pytest
 from standins import ROOT, Standins, make_standins
+
+from mesh_platform.versions import CURL_IMAGE
 
 KUBECONFIG = "apiVersion: v1\nkind: Config\ncurrent-context: kind-mesh-lab\n"
 
@@ -90,3 +93,12 @@ def test_scripts_run_directly_are_executable() -> None:
         assert modes and all(m == "100755" for m in modes.values()), modes
     for path in [*ROOT.glob("scripts/*.sh"), ROOT / ".ci/run"]:
         assert path.stat().st_mode & 0o111, path
+
+
+def test_the_script_and_the_readme_probe_run_the_stacks_pinned_curl_image() -> None:
+    # A second, unpinned curl in the end-to-end check (or in the README's denied-call probe) would
+    # test with an image the stack itself never deploys.
+    script = (ROOT / "scripts" / "e2e.sh").read_text()
+    assert re.findall(r'^CURL_IMAGE="([^"]+)"', script, re.M) == [CURL_IMAGE]
+    readme_curls = set(re.findall(r"--image=(\S*curl\S*)", (ROOT / "README.md").read_text()))
+    assert readme_curls == {CURL_IMAGE}

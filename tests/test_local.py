@@ -42,7 +42,7 @@ replace github.com/atotto/clipboard => github.com/tgummerer/clipboard v0.0.0-202
 
 def test_every_relative_replace_gets_a_published_version() -> None:
     k8s = build.TOOLS["kubernetes"]
-    assert build.pin_of(k8s, "k8s.io/client-go") == "v0.35.4" == build.pin_of(k8s, "k8s.io/kube-aggregator")
+    assert build.pin_of(k8s, "k8s.io/client-go") == "v0.36.3" == build.pin_of(k8s, "k8s.io/kube-aggregator")
     assert build.pin_of(k8s, "sigs.k8s.io/yaml") is None
     assert build.pin_of(build.TOOLS["pulumi"], "github.com/pulumi/pulumi/sdk/v3") == "v3.276.0"
     assert build.pin_of(build.TOOLS["etcd"], "go.etcd.io/etcd/client/v3") == "v3.6.17"
