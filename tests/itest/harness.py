@@ -33,6 +33,7 @@ SCENARIOS = {
     "test_preview_after_up_is_a_no_op": "3-no-op-preview",
     "test_config_change_updates_in_place": "4-config-change",
     "test_installation_changes_after_the_operator_wrote_its_defaults": "8-installation-after-operator-defaults",
+    "test_cert_manager_through_the_package_plugin_updates_its_release": "9-cert-manager-package-update",
     "test_destroy_leaves_nothing": "5-destroy",
     "test_destroy_with_the_api_server_stopped": "6-unreachable-destroy",
     "test_bad_config_fails_cleanly_and_every_stack_file_is_accepted": "7-bad-config-and-stack-files",

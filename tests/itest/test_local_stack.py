@@ -6,7 +6,9 @@ against the program's own idea of it. ``make itest`` runs them; ``make test`` le
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import gzip
 import json
 import shutil
 import time
@@ -300,6 +302,49 @@ def test_installation_changes_after_the_operator_wrote_its_defaults(project: Pro
     project.pulumi("preview", "--expect-no-changes", "--stack", STACK)
 
 
+# --- 9 ------------------------------------------------------------------------------------------
+
+PACKAGE = "kubernetes-cert-manager:index:CertManager"
+
+
+def helm_releases(project: Project, namespace: str, name: str) -> list[dict]:
+    """Helm's own record of a release on the API server, every revision, oldest first: its storage
+    Secrets (``sh.helm.release.v1.<name>.v<revision>``), each a base64, gzipped JSON document."""
+    found = project.cp.kube.get(
+        f"/api/v1/namespaces/{namespace}/secrets", params={"labelSelector": f"owner=helm,name={name}"}
+    )["items"]
+    out = [json.loads(gzip.decompress(base64.b64decode(base64.b64decode(s["data"]["release"])))) for s in found]
+    return sorted(out, key=lambda r: r["version"])
+
+
+def test_cert_manager_through_the_package_plugin_updates_its_release(project: Project) -> None:
+    # Up: the program registered the package's component (remote); the plugin, not the program,
+    # registered the Helm release under it, with the stack's Kubernetes provider.
+    state = json.loads(project.pulumi("stack", "export", "--stack", STACK).stdout)["deployment"]["resources"]
+    (component,) = [r for r in state if r["type"] == PACKAGE]
+    (release,) = [r for r in state if r["type"] == "kubernetes:helm.sh/v3:Release" and r.get("parent") == component["urn"]]
+    assert release["urn"].endswith("::cert-manager-install-helm"), release["urn"]
+    assert release["provider"].split("::")[-2] == "cluster-k8s", release["provider"]
+    providers = [r for r in state if r["type"] == "pulumi:providers:kubernetes-cert-manager"]
+    assert providers and providers[0]["inputs"].get("version") == "0.2.0", providers
+    first = helm_releases(project, "cert-manager", "cert-manager")
+    assert first and first[-1]["info"]["status"] == "deployed"
+    assert first[-1]["config"] == {"crds": {"enabled": True, "keep": True}, "clusterResourceNamespace": "cert-manager"}
+    assert first[-1]["chart"]["metadata"]["name"] == "cert-manager"
+
+    # Update: a cert-manager value through the stack's config, between two `up`s.
+    project.write(project.config(apps=CHANGED_APPS, calico={"encapsulation": "VXLANCrossSubnet"}, certManager={"replicas": 2}))
+    preview = json.loads(project.pulumi("preview", "--json", "--stack", STACK).stdout)
+    changed = {s["urn"].rsplit("::", 1)[-1]: s["op"] for s in preview.get("steps") or [] if s["op"] not in ("same", "read")}
+    assert changed == {"cert-manager-install-helm": "update"}, changed
+    with timed("cert_manager_update"):
+        project.pulumi("up", "--yes", "--skip-preview", "--stack", STACK)
+    after = helm_releases(project, "cert-manager", "cert-manager")
+    assert after[-1]["version"] == first[-1]["version"] + 1 and after[-1]["info"]["status"] == "deployed"
+    assert after[-1]["config"] == {**first[-1]["config"], "replicaCount": 2}, after[-1]["config"]
+    project.pulumi("preview", "--expect-no-changes", "--stack", STACK)
+
+
 # --- 5 ------------------------------------------------------------------------------------------
 
 
@@ -312,6 +357,8 @@ def test_destroy_leaves_nothing(project: Project) -> None:
     wait_for("the stack's namespaces gone", lambda: all(live(project, n) is None for n in namespaces), 120)
     left = [key(o) for o in rendered if live(project, o) is not None]
     assert not left, left
+    # cert-manager went with it: the package's release is uninstalled (Helm keeps no record of it).
+    assert not helm_releases(project, "cert-manager", "cert-manager")
     state = json.loads(project.pulumi("stack", "export", "--stack", STACK).stdout)
     assert not state["deployment"].get("resources"), "resources left in the state"
 
