@@ -84,9 +84,7 @@ def test_the_former_release_is_aliased() -> None:
     owner = pulumi.ComponentResource.__new__(pulumi.ComponentResource)
     transform = cm.CertManager._keep_former_release(owner, "cert-manager-install")  # type: ignore[arg-type]
     opts = pulumi.ResourceOptions()
-    args = pulumi.ResourceTransformArgs(
-        custom=True, type_=RELEASE, name="cert-manager-install-helm", props={}, opts=opts
-    )
+    args = pulumi.ResourceTransformArgs(custom=True, type_=RELEASE, name="cert-manager-install-helm", props={}, opts=opts)
     result = transform(args)
     assert result is not None
     (alias,) = result.opts.aliases or []

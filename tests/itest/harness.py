@@ -35,6 +35,7 @@ SCENARIOS = {
     "test_installation_changes_after_the_operator_wrote_its_defaults": "8-installation-after-operator-defaults",
     "test_cert_manager_through_the_package_plugin_updates_its_release": "9-cert-manager-package-update",
     "test_destroy_leaves_nothing": "5-destroy",
+    "test_a_stack_made_before_keeps_its_cert_manager_release": "10-cert-manager-release-migrated",
     "test_destroy_with_the_api_server_stopped": "6-unreachable-destroy",
     "test_bad_config_fails_cleanly_and_every_stack_file_is_accepted": "7-bad-config-and-stack-files",
 }
