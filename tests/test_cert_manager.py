@@ -65,6 +65,12 @@ def test_the_values_check_fails_where_the_package_would_drop_a_value() -> None:
     assert child.inputs["values"] == {"crds": {"enabled": True, "keep": True}}
 
 
+def test_replicas_reach_the_chart_through_the_typed_input() -> None:
+    rec = run_config(certManager={"replicas": 3})
+    assert one(rec, PACKAGE, "cert-manager-install").inputs["replicaCount"] == 3
+    assert one(rec, RELEASE, "cert-manager-install-helm").inputs["values"] == {**CHART_VALUES, "replicaCount": 3}
+
+
 def test_a_chart_mirror_reaches_the_package_release() -> None:
     mirrored = one(run_config(charts={"mirror": "https://charts.example.com"}), RELEASE, "cert-manager-install-helm")
     assert mirrored.inputs["repositoryOpts"] == {"repo": "https://charts.example.com"}
@@ -76,6 +82,18 @@ def test_the_package_asks_for_the_plugin_the_table_records() -> None:
     plugin = json.loads(resources.files(kcm).joinpath("pulumi-plugin.json").read_text())
     assert plugin == {"resource": True, "name": remote.package(PACKAGE), "version": remote.version(PACKAGE)}
     assert "pluginDownloadURL" not in plugin  # the CLI's default sources (README.md, "Air-gapped installs")
+
+
+def test_the_alias_transform_starts_no_callback_server() -> None:
+    # The SDK would serve transforms from a gRPC server whose threads outlive the render and
+    # make every later fork print to stderr; the mock engine hands it offline references instead.
+    from pulumi.runtime import settings
+
+    from offline.thirdparty import pulumi_sdk
+
+    run_config(certManager={"replicas": 2})
+    callbacks = settings.SETTINGS.callbacks
+    assert isinstance(callbacks, pulumi_sdk.Callbacks) and len(callbacks.transforms) == 1
 
 
 def test_the_former_release_is_aliased() -> None:
@@ -187,6 +205,16 @@ BAD = [
         "acme over http",
         {"certManager": {"acme": {"email": "a@b.io", "server": "http://x"}}},
         "mesh-platform:certManager.acme.server: must be an https:// URL",
+    ),
+    (
+        "no replicas",
+        {"certManager": {"replicas": 0}},
+        "mesh-platform:certManager.replicas: Input should be greater than or equal to 1",
+    ),
+    (
+        "too many replicas",
+        {"certManager": {"replicas": 6}},
+        "mesh-platform:certManager.replicas: Input should be less than or equal to 5",
     ),
     ("bad hostname", {"apps": {"hosts": ["bad_host.example.com"]}}, "mesh-platform:apps.hosts[0]: must be a lower-case DNS name"),
     (
