@@ -36,7 +36,12 @@ RETIRED_CHART_HOSTS: dict[str, str] = {
     "istio-release.storage.googleapis.com": "retired by Istio in December 2026 (istio.io blog retirement-of-gcp); "
     f"use {ISTIO_REPO}",
 }
-CERT_MANAGER_VERSION = "v1.21.1"
+#: cert-manager v1.21.2 (2026-09-10 on the Go module proxy), a security release: the ACME and Vault
+#: issuers no longer copy untrusted response bodies into status and Events, ACME bodies are capped at
+#: 16 MiB, ambient AWS credential use is tightened for namespaced Vault Issuers, Go CVE fixes ("All
+#: users should upgrade"; the v1.21.2 release notes, read as gitlab.com/sylva-projects/sylva-core merge
+#: request 9292 reproduces them). Its chart and CRDs equal v1.21.1's (tests/data/chart_values.yaml).
+CERT_MANAGER_VERSION = "v1.21.2"
 #: istio-csr's release built against the Istio minor in use (``ISTIO_CSR_FOR_ISTIO`` below).
 ISTIO_CSR_VERSION = "v0.17.0"
 JETSTACK_REPO = "https://charts.jetstack.io"
@@ -63,8 +68,11 @@ JAEGER_IMAGE = "docker.io/jaegertracing/jaeger:2.21.0@sha256:3d0ac795ff98aa04d1b
 KUBERNETES_SUPPORT: dict[tuple[str, str], tuple[str, str, str]] = {
     ("istio", "1.30"): ("1.32", "1.36", "istio.io docs/releases/supported-releases (support status table)"),
     ("calico", "3.31"): ("1.32", "1.35", "docs.tigera.io calico/3.31 getting-started/kubernetes/requirements"),
-    ("certManager", "1.20"): ("1.32", "1.35", "cert-manager/website content/docs/releases/README.md"),
-    ("certManager", "1.21"): ("1.33", "1.36", "cert-manager/website content/docs/releases/README.md"),
+    # cert-manager/website content/docs/releases/README.md @776e5db, "Currently supported releases" L24-25:
+    # each line ends at the release of the second minor after it (1.21 at 1.23's, 1.20 at 1.22's, planned
+    # "~Nov 2026" L31; no v1.22.0 on the Go module proxy on 2026-12-04, so 1.20 is still supported).
+    ("certManager", "1.20"): ("1.32", "1.35", "cert-manager/website content/docs/releases/README.md L25, until 1.22 is released"),
+    ("certManager", "1.21"): ("1.33", "1.36", "cert-manager/website content/docs/releases/README.md L24, until 1.23 is released"),
 }
 #: Istio minor → the istio-csr minor built against its APIs (cert-manager/istio-csr release notes).
 ISTIO_CSR_FOR_ISTIO: dict[str, str] = {"1.30": "0.17"}

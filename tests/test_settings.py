@@ -21,7 +21,7 @@ def test_defaults_are_pinned() -> None:
     assert s.cluster.kind.node_image == versions.KIND_NODE_IMAGE and "@sha256:" in s.cluster.kind.node_image
     assert s.calico.version == "v3.31.7" and s.istio.version == "1.30.5"
     assert s.cluster.kubernetes_version == "1.35" and s.cluster.kind.node_image.startswith("kindest/node:v1.35.8@sha256:")
-    assert s.cert_manager.version == "v1.21.1" and s.cert_manager.istio_csr_version == "v0.17.0"
+    assert s.cert_manager.version == "v1.21.2" and s.cert_manager.istio_csr_version == "v0.17.0"
     assert s.observability.kiali_version == "2.26.0"
     assert s.istio.ca == "istiod" and s.istio.cni is False
     assert s.cluster_name == "mesh-dev"
@@ -182,7 +182,7 @@ REFUSED = [
     (
         "kubernetes older than cert-manager",
         {"cluster": {"provider": "existing", "kubernetesVersion": "1.32", "existing": {"kubeconfig": "k"}}},
-        ["1.32 is outside the Kubernetes range of certManager.version v1.21.1 (1.33-1.36,"],
+        ["1.32 is outside the Kubernetes range of certManager.version v1.21.2 (1.33-1.36,"],
     ),
     (
         "istio line unknown",
@@ -592,7 +592,7 @@ RULES = [
     (
         "Settings._cert_manager_runs_on_kubernetes",
         {"cluster": {**EXISTING, "kubernetesVersion": "1.32"}},
-        "mesh-platform:cluster.kubernetesVersion: 1.32 is outside the Kubernetes range of certManager.version v1.21.1 (1.33-1.36,",
+        "mesh-platform:cluster.kubernetesVersion: 1.32 is outside the Kubernetes range of certManager.version v1.21.2 (1.33-1.36,",
     ),
     (
         "Settings._istio_csr_built_for_istio",
