@@ -45,7 +45,13 @@ CERT_MANAGER_VERSION = "v1.21.2"
 #: istio-csr's release built against the Istio minor in use (``ISTIO_CSR_FOR_ISTIO`` below).
 ISTIO_CSR_VERSION = "v0.17.0"
 JETSTACK_REPO = "https://charts.jetstack.io"
-PROMETHEUS_CHART_VERSION = "27.42.0"
+#: prometheus chart 29.25.0, Prometheus v3.13.2 (Chart.yaml:L4-L5 @prometheus-29.25.0): the newest stored
+#: chart of the 3.13 LTS line, supported until 2027-07-31; a non-LTS minor gets fixes for its six weeks
+#: only (prometheus/docs docs/introduction/release-cycle.md). 29.26.0 and 29.27.0 move to v3.14.0 and
+#: change nothing else of the chart (``git diff prometheus-29.25.0 prometheus-29.27.0 -- charts/prometheus``:
+#: Chart.yaml, Chart.lock); 27.x ends at 27.52.0 with Prometheus v3.8.1, long out of support. 28.0 moved
+#: the default jobs into the ``scrapeConfigs`` map, which the stack unsets (components/observability.py).
+PROMETHEUS_CHART_VERSION = "29.25.0"
 PROMETHEUS_REPO = "https://prometheus-community.github.io/helm-charts"
 #: kiali-server chart, from the range Istio ships for its minor (``KIALI_FOR_ISTIO`` below).
 KIALI_CHART_VERSION = "2.26.0"

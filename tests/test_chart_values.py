@@ -17,6 +17,7 @@ import yaml
 from combinations import OFFERED, render
 
 from mesh_platform import versions
+from offline.verify.helm import release_values
 
 RECORD = Path(__file__).parent / "data" / "chart_values.yaml"
 #: The pin each chart's record must match.
@@ -29,7 +30,7 @@ def record() -> dict[str, Any]:
 
 
 def flatten(value: Any, prefix: str = "") -> list[str]:
-    """``{"a": {"b": 1}, "l": [{"c": 2}]}`` → ``["a.b", "l[].c"]``; an empty map is its own path."""
+    """``{"a": {"b": 1}, "l": [{"c": 2}]}`` → ``["a.b", "l[].c"]``; an empty map (or a ``null``) is its own path."""
     if isinstance(value, dict) and value:
         return [p for k, v in value.items() for p in flatten(v, f"{prefix}.{k}" if prefix else str(k))]
     if isinstance(value, list) and value and all(isinstance(i, dict) for i in value):
@@ -45,13 +46,13 @@ def accepted(path: str, known: list[str]) -> bool:
 
 
 def sent() -> dict[tuple[str, str], set[str]]:
-    """(chart, version) → every values path sent to it, over every option combination."""
+    """(chart, version) → every values path sent to it (values files and values), over every option combination."""
     out: dict[tuple[str, str], set[str]] = {}
     for combo in OFFERED:
         for r in render(combo).resources:
             if r.type == "kubernetes:helm.sh/v3:Release":
                 key = (r.inputs["chart"], r.inputs["version"])
-                out.setdefault(key, set()).update(flatten(r.inputs.get("values") or {}))
+                out.setdefault(key, set()).update(flatten(release_values(r.inputs)))
     return out
 
 
