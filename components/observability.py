@@ -259,8 +259,10 @@ def kiali_values(args: ObservabilityArgs) -> dict:
             "tracing": {
                 "enabled": True,
                 "provider": "jaeger",
-                # Kiali v2 reads in_cluster_url (config.go TracingConfig); internal_url would be dropped.
-                "in_cluster_url": f"http://jaeger.{args.namespace}.svc.cluster.local:{JAEGER_UI_PORT}",
+                # internal_url since Kiali 2.0 (kiali/kiali #7759, d282bc72b); in_cluster_url is its
+                # deprecated name, still read but logged as a deprecation (config/config.go@v2.26.0:L435,
+                # L445, L1642-L1644).
+                "internal_url": f"http://jaeger.{args.namespace}.svc.cluster.local:{JAEGER_UI_PORT}",
                 "use_grpc": False,
             },
             "grafana": {"enabled": False},

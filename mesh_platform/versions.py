@@ -53,7 +53,9 @@ JETSTACK_REPO = "https://charts.jetstack.io"
 #: the default jobs into the ``scrapeConfigs`` map, which the stack unsets (components/observability.py).
 PROMETHEUS_CHART_VERSION = "29.25.0"
 PROMETHEUS_REPO = "https://prometheus-community.github.io/helm-charts"
-#: kiali-server chart, from the range Istio ships for its minor (``KIALI_FOR_ISTIO`` below).
+#: kiali-server chart, from the range Istio ships for its minor (``KIALI_FOR_ISTIO`` below): 2.26.0 with
+#: Istio 1.30. With Istio 1.31 it is 2.27.0, the only 2.27 chart (kiali/helm-charts docs/index.yaml); its
+#: chart files equal 2.26.0's (``git diff v2.26.0 v2.27.0 -- kiali-server`` is empty).
 KIALI_CHART_VERSION = "2.26.0"
 KIALI_REPO = "https://kiali.org/helm-charts"
 #: Sample workloads: a static HTTP echo server (no shell, runs as any UID, read-only root works)
@@ -82,9 +84,13 @@ KUBERNETES_SUPPORT: dict[tuple[str, str], tuple[str, str, str]] = {
 }
 #: Istio minor → the istio-csr minor built against its APIs (cert-manager/istio-csr release notes).
 ISTIO_CSR_FOR_ISTIO: dict[str, str] = {"1.30": "0.17"}
-#: Istio minor → (oldest, newest) kiali-server minor: the range Istio's own samples/addons ship
-#: (istio/istio release-1.30 samples/addons/kiali.yaml, 2.22 through 2.26).
-KIALI_FOR_ISTIO: dict[str, tuple[str, str]] = {"1.30": ("2.22", "2.26")}
+#: Istio minor → (oldest, newest) kiali-server minor: the range Istio's own samples/addons ship on the
+#: minor's release branch, from the branch cut on (istio/istio release-1.30 samples/addons/kiali.yaml,
+#: 2.22 through 2.26). 1.31: 2.27 only: samples/addons/kiali.yaml@1.31.0-rc.0:L10 (helm.sh/chart
+#: kiali-server-2.27.0), rendered by manifests/addons/gen.sh@1.31.0-rc.0:L36 (--version 2.27.0), the
+#: file's version since before the release-1.31 cut (3a99d0f, 2026-06-11; cut 2026-07-22) and at the
+#: branch's head (a8d7012, 2026-08-20).
+KIALI_FOR_ISTIO: dict[str, tuple[str, str]] = {"1.30": ("2.22", "2.26"), "1.31": ("2.27", "2.27")}
 #: kind release → the node images it was built with, by digest ("Images pre-built for this
 #: release", github.com/kubernetes-sigs/kind/releases/tag/v0.33.0).
 KIND_NODE_IMAGES: dict[str, dict[str, str]] = {

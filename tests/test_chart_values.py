@@ -92,9 +92,11 @@ def test_the_path_matching_itself(path, known, ok) -> None:
 
 
 def test_a_dead_key_and_a_bump_without_rereading_are_caught(monkeypatch) -> None:
-    # The dead Kiali key this record was made to catch, and a bumped pin with an old record.
+    # The dead Kiali key this record was made to catch, the deprecated name of a live one, and a
+    # bumped pin with an old record.
     assert not accepted("istio_namespace", record()["kiali-server"]["paths"])
-    assert not accepted("external_services.tracing.internal_url", record()["kiali-server"]["paths"])
+    assert not accepted("external_services.tracing.in_cluster_url", record()["kiali-server"]["paths"])
+    assert accepted("external_services.tracing.internal_url", record()["kiali-server"]["paths"])
     assert not accepted("installCRDs", record()["cert-manager"]["paths"])
     monkeypatch.setitem(PINS, "istiod", "1.31.0")
     with pytest.raises(AssertionError, match=r"re-read the chart's values at 1\.31\.0"):
