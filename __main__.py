@@ -69,6 +69,9 @@ elif s.cluster.provider == "eks":
     from components.eks_cluster import EksCluster, EksClusterArgs
 
     assert s.cluster.eks is not None  # settings guarantee it for provider 'eks'
+    if s.extended_support_warning:
+        # Only with cluster.eks.allowExtendedSupport (settings refuse it otherwise): said on every preview and up.
+        pulumi.log.warn(s.extended_support_warning)
     cluster = EksCluster(
         "cluster",
         EksClusterArgs(s.cluster_name, s.cluster.kubernetes_version, s.cluster.service_subnet, s.cluster.eks),

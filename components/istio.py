@@ -152,6 +152,10 @@ def istiod_values(args: IstioArgs) -> dict:
     }
     # istiod looks ingressService up in K8S_INGRESS_NS (default istio-system); the gateway's
     # Service lives in its own namespace, so Ingress status would never be filled otherwise.
+    # PILOT_AUTO_SEND_UNHEALTHY_ENDPOINTS keeps its 1.31 default (true, pilot/pkg/features/experimental.go
+    # @1.31.0-rc.0): not-ready endpoints are sent marked unhealthy, with Envoy's panic threshold off
+    # for them, since the stack sets no outlierDetection.minHealthPercent; sidecars still route only to
+    # ready pods (istio.io 1.31 upgrade notes).
     env: dict = {"K8S_INGRESS_NS": args.gateway_namespace}
     pilot["env"] = env
     values: dict = {"pilot": pilot, "meshConfig": mesh, "global": {}}

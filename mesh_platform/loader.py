@@ -19,6 +19,7 @@ always the user's own, list indices included.
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import json
 import re
@@ -31,7 +32,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic.alias_generators import to_camel
 from pydantic.fields import FieldInfo
 
-from mesh_platform.settings import Settings, rules
+from mesh_platform.settings import Settings, rules, run_date
 from mesh_platform.versions import KUBERNETES_VERSION
 
 PROJECT = "mesh-platform"
@@ -61,21 +62,28 @@ def load() -> Settings:
     return _raise_if(namespace_errors(config) + lines, settings)
 
 
-def parse(raw: Mapping[str, Any], stack: str) -> Settings:
+def parse(raw: Mapping[str, Any], stack: str, today: dt.date | None = None) -> Settings:
     """Validate already-decoded config (``{"cluster": {...}, ...}``); raises ``pulumi.RunError``."""
-    settings, lines = validate(raw, stack)
+    settings, lines = validate(raw, stack, today)
     return _raise_if(lines, settings)
 
 
-def validate(raw: Mapping[str, Any], stack: str) -> tuple[Settings | None, list[str]]:
-    """The settings of ``raw`` and every problem with it, one line each (no settings if any)."""
+def validate(raw: Mapping[str, Any], stack: str, today: dt.date | None = None) -> tuple[Settings | None, list[str]]:
+    """The settings of ``raw`` and every problem with it, one line each (no settings if any).
+
+    ``today`` is the date of the run, which the EKS support calendar is read at: unset, today's
+    or the one ``$MESH_PLATFORM_RUN_DATE`` names (``settings.run_date``)."""
+    try:
+        context = {"run_date": today or run_date()}
+    except ValueError as err:
+        return None, [str(err)]
     lines = [f"{PROJECT}:{key}: unknown key; allowed: {', '.join(KNOWN_KEYS)}" for key in sorted(set(raw) - set(KNOWN_KEYS))]
     known = {k: v for k, v in raw.items() if k in KNOWN_KEYS and v is not None}
     tree = _Pruned({"stack": stack, **json.loads(json.dumps(known))})
     settings: Settings | None = None
     while settings is None:
         try:
-            settings = Settings.model_validate_json(json.dumps(tree.config))
+            settings = Settings.model_validate_json(json.dumps(tree.config), context=context)
         except ValidationError as err:
             if not tree.removed:
                 lines += _error_lines(err)  # the user's own errors; later rounds only see the removals

@@ -17,12 +17,14 @@ defaults name, and the compatibility matrix the stack is checked against, are in
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
+import os
 import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, Strict, ValidationInfo, model_validator
 from pydantic.alias_generators import to_camel
 
 from mesh_platform.kube import ISTIO_NAMESPACE
@@ -32,7 +34,10 @@ from mesh_platform.versions import (
     CHARTS,
     EKS_VERSIONS,
     ISTIO_CSR_FOR_ISTIO,
+    ISTIO_CSR_TESTED_THROUGH,
     ISTIO_CSR_VERSION,
+    ISTIO_MIN_VERSION,
+    ISTIO_MIN_VERSION_REASON,
     ISTIO_VERSION,
     KIALI_CHART_VERSION,
     KIALI_FOR_ISTIO,
@@ -43,10 +48,30 @@ from mesh_platform.versions import (
     KUBERNETES_VERSION,
     PROMETHEUS_CHART_VERSION,
     RETIRED_CHART_HOSTS,
+    SUPPORT_ENDED,
     UPSTREAM_CHART_REPOS,
     minor,
     within,
 )
+
+# --- The date of the run ----------------------------------------------------------------------
+
+#: Names the date of the run (ISO, such as 2026-12-04) in place of today's: the day the EKS
+#: support calendar (``EKS_VERSIONS``) is read at. The tests set it (tests/conftest.py), so that
+#: none of them depends on the real clock; a real run leaves it unset.
+RUN_DATE_ENV = "MESH_PLATFORM_RUN_DATE"
+
+
+def run_date() -> dt.date:
+    """Today (UTC, the calendar's time zone), or the date ``$MESH_PLATFORM_RUN_DATE`` names."""
+    named = os.environ.get(RUN_DATE_ENV)
+    if not named:
+        return dt.datetime.now(dt.UTC).date()
+    try:
+        return dt.date.fromisoformat(named)
+    except ValueError:
+        raise ValueError(f"{RUN_DATE_ENV} must be a date such as 2026-12-04 (got {named!r})") from None
+
 
 # --- Field types: each carries its own rule and says what is allowed --------------------------
 
@@ -73,6 +98,11 @@ def _exact_version(value: str) -> str:
     if not _EXACT_VERSION.match(value):
         raise ValueError("must be an exact version such as 1.2.3 or v1.2.3 (no ranges, no 'latest')")
     return value
+
+
+def _release(version: str) -> tuple[int, ...]:
+    """``1.30.4`` (or ``v1.30.4``) → (1, 30, 4): an exact version, compared numerically."""
+    return tuple(int(p) for p in version.removeprefix("v").split("."))
 
 
 def _k8s_minor(value: str) -> str:
@@ -291,6 +321,11 @@ class EksSettings(_Settings):
     """IAM roles/users granted cluster admin through EKS access entries (besides the creator)."""
     protect: bool = False
     """Protect the cluster, VPC and node group from ``pulumi destroy`` (prod)."""
+    allow_extended_support: bool = False
+    """Run on a Kubernetes version that EKS has moved to extended support, which AWS bills per cluster
+    hour on top of standard support. Unset, such a version is refused from the day its standard
+    support ends (the EKS calendar in mesh_platform/versions.py); set, ``pulumi preview`` and ``up``
+    warn instead. A version past its extended support is refused either way."""
 
     @rule("minNodes", "desiredNodes", "maxNodes")
     def _node_counts_ordered(self) -> Iterator[Problem]:
@@ -320,8 +355,9 @@ class ClusterSettings(_Settings):
     name: DnsLabel | None = None
     """Cluster name (a DNS-1123 label); ``mesh-<stack>`` when unset."""
     kubernetes_version: K8sMinor = KUBERNETES_VERSION
-    """Kubernetes minor version, quoted (``"1.35"``): the EKS version, the schema version for
-    verification; on kind it picks the node image. Refused outside the compatibility matrix."""
+    """Kubernetes minor version, quoted (``"1.36"``): the EKS version, the schema version for
+    verification; on kind it picks the node image. Refused outside the compatibility matrix, and on
+    EKS once in extended support unless ``eks.allowExtendedSupport``."""
     workers: Annotated[int, Field(ge=0, le=10)] = 1
     """kind worker nodes besides the control plane (a count, 0-10). kind only."""
     pod_subnet: Cidr = "10.244.0.0/16"
@@ -391,7 +427,8 @@ class ClusterSettings(_Settings):
 
 class CalicoSettings(_Settings):
     version: ExactVersion = CALICO_CHART_VERSION
-    """tigera-operator chart version, exact with its leading ``v``; its Calico line must be in the compatibility matrix."""
+    """Calico version, exact with its leading ``v``: that of the tigera-operator chart and of the
+    crd.projectcalico.org.v1 chart of its CRDs (released together); its line must be in the compatibility matrix."""
     encapsulation: Literal["VXLAN", "VXLANCrossSubnet", "IPIP", "IPIPCrossSubnet", "None"] = "VXLAN"
     """IP-pool encapsulation on kind (VXLAN: works across Docker's bridge without BGP)."""
     ready_timeout_minutes: Annotated[int, Field(ge=1, le=60)] = 10
@@ -400,8 +437,8 @@ class CalicoSettings(_Settings):
 
 class IstioSettings(_Settings):
     version: ExactVersion = ISTIO_VERSION
-    """Version of Istio's base, cni, istiod and gateway charts (exact, no leading ``v``); its minor
-    decides which istio-csr and Kiali versions fit."""
+    """Version of Istio's base, cni, istiod and gateway charts (exact, no leading ``v``, at least
+    1.30.4); its minor must be a supported line and decides which istio-csr and Kiali versions fit."""
     cni: bool = False
     """Install istio-cni so pods need no NET_ADMIN init container; workload namespaces then enforce Pod
     Security ``restricted`` instead of ``privileged``."""
@@ -414,6 +451,11 @@ class IstioSettings(_Settings):
     """Ingress gateway replicas (1-10); above one, a PodDisruptionBudget keeps one serving."""
     gateway_namespace: DnsLabel = "istio-ingress"
     """Namespace of the ingress gateway (a DNS-1123 label); the sample apps may not use it."""
+
+    @rule("version")
+    def _at_least_the_floor(self) -> Iterator[Problem]:
+        if _release(self.version) < _release(ISTIO_MIN_VERSION):
+            yield "version", f"{self.version} is older than {ISTIO_MIN_VERSION}: {ISTIO_MIN_VERSION_REASON}; use {ISTIO_VERSION}"
 
 
 # --- cert-manager -----------------------------------------------------------------------------
@@ -439,7 +481,8 @@ class CertManagerSettings(_Settings):
     version: ExactVersion = CERT_MANAGER_VERSION
     """cert-manager chart version, exact with its leading ``v``; its line must be in the compatibility matrix."""
     istio_csr_version: ExactVersion = ISTIO_CSR_VERSION
-    """cert-manager-istio-csr chart version (exact), built for the Istio minor in use; installed only
+    """cert-manager-istio-csr chart version (exact), of the istio-csr line the compatibility matrix names
+    for the Istio minor in use (v0.17 for Istio 1.31, tested upstream through Istio 1.30); installed only
     with ``istio.ca: cert-manager``."""
     gateway_issuer: Literal["mesh-platform-ca", "mesh-platform-acme"] = CA_ISSUER
     """ClusterIssuer that signs the gateway's certificate: the stack's own CA, or ACME (then ``acme``
@@ -639,9 +682,9 @@ class ChartsSettings(_Settings):
     """One Helm repository (http:// or https://) for every release: its index.yaml must list every
     chart the stack installs, at the pinned versions."""
     repos: dict[ChartName, ChartRepo] = Field(default_factory=dict)
-    """One repository per chart, which wins over ``mirror``, keyed by chart name: ``tigera-operator``,
-    ``base``, ``cni``, ``istiod``, ``gateway``, ``cert-manager``, ``cert-manager-istio-csr``,
-    ``prometheus``, ``kiali-server``."""
+    """One repository per chart, which wins over ``mirror``, keyed by chart name:
+    ``crd.projectcalico.org.v1``, ``tigera-operator``, ``base``, ``cni``, ``istiod``, ``gateway``,
+    ``cert-manager``, ``cert-manager-istio-csr``, ``prometheus``, ``kiali-server``."""
 
     def repo(self, chart: str) -> str:
         """The repository ``chart`` is installed from: its own entry, else the mirror, else upstream."""
@@ -660,7 +703,7 @@ class Settings(_Settings):
     cluster: ClusterSettings = ClusterSettings()
     """Where the cluster comes from (kind, existing, eks), its size, subnets and node image."""
     calico: CalicoSettings = CalicoSettings()
-    """tigera-operator chart version, IP-pool encapsulation, readiness timeout."""
+    """Calico version (its CRD and tigera-operator charts), IP-pool encapsulation, readiness timeout."""
     istio: IstioSettings = IstioSettings()
     """Istio chart version, istio-cni, certificate authority, replicas, gateway namespace."""
     cert_manager: CertManagerSettings = CertManagerSettings()
@@ -671,6 +714,19 @@ class Settings(_Settings):
     """Prometheus, Kiali, tracing sampling and Calico flow visibility."""
     charts: ChartsSettings = ChartsSettings()
     """Where the Helm charts come from: one mirror for every chart, or a repository per chart."""
+    #: The date of the run (``run_date()``), which the loader hands in: not a config key.
+    _run_date: dt.date | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _date_of_the_run(self, info: ValidationInfo) -> Settings:
+        if info.context and info.context.get("run_date"):
+            self._run_date = info.context["run_date"]
+        return self
+
+    @property
+    def run_date(self) -> dt.date:
+        """The day the EKS support calendar is read at: the loader's, else today's (``run_date()``)."""
+        return self._run_date or run_date()
 
     @rule("istio.ca", "certManager.enabled")
     def _mesh_ca_needs_cert_manager(self) -> Iterator[Problem]:
@@ -720,21 +776,25 @@ class Settings(_Settings):
 
     @rule("istio.version", "cluster.kubernetesVersion")
     def _istio_runs_on_kubernetes(self) -> Iterator[Problem]:
-        yield from self._runs_on_kubernetes("istio", "istio.version", self.istio.version)
+        yield from self._runs_on_kubernetes("istio", "istio.version", self.istio.version, ISTIO_VERSION)
 
     @rule("calico.version", "cluster.kubernetesVersion")
     def _calico_runs_on_kubernetes(self) -> Iterator[Problem]:
-        yield from self._runs_on_kubernetes("calico", "calico.version", self.calico.version)
+        yield from self._runs_on_kubernetes("calico", "calico.version", self.calico.version, CALICO_CHART_VERSION)
 
     @rule("certManager.enabled", "certManager.version", "cluster.kubernetesVersion")
     def _cert_manager_runs_on_kubernetes(self) -> Iterator[Problem]:
         if self.cert_manager.enabled:
-            yield from self._runs_on_kubernetes("certManager", "certManager.version", self.cert_manager.version)
+            yield from self._runs_on_kubernetes(
+                "certManager", "certManager.version", self.cert_manager.version, CERT_MANAGER_VERSION
+            )
 
-    def _runs_on_kubernetes(self, component: str, key: str, version: str) -> Iterator[Problem]:
+    def _runs_on_kubernetes(self, component: str, key: str, version: str, pin: str) -> Iterator[Problem]:
         k8s = self.cluster.kubernetes_version
         row = KUBERNETES_SUPPORT.get((component, minor(version)))
-        if row is None:
+        if row is None and (component, minor(version)) in SUPPORT_ENDED:
+            yield key, f"{version} is refused: {SUPPORT_ENDED[component, minor(version)]}; use {pin}"
+        elif row is None:
             lines = sorted(line for c, line in KUBERNETES_SUPPORT if c == component)
             yield key, f"{version} is not in the compatibility matrix; supported lines: {', '.join(lines)}"
         elif not within(k8s, row[0], row[1]):
@@ -750,7 +810,9 @@ class Settings(_Settings):
         if self.mesh_ca_is_cert_manager and want and minor(self.cert_manager.istio_csr_version) != want:
             yield (
                 "certManager.istioCsrVersion",
-                f"{self.cert_manager.istio_csr_version} is not built for istio.version {self.istio.version}; use v{want}.x",
+                f"{self.cert_manager.istio_csr_version} is not the istio-csr line for istio.version {self.istio.version}; "
+                f"use v{want}.x (istio-csr {want} with Istio {istio}, tested upstream through Istio "
+                f"{ISTIO_CSR_TESTED_THROUGH[want]})",
             )
 
     @rule("observability.enabled", "istio.version", "observability.kialiVersion")
@@ -778,8 +840,55 @@ class Settings(_Settings):
     @rule("cluster.provider", "cluster.kubernetesVersion")
     def _eks_offers_kubernetes(self) -> Iterator[Problem]:
         k8s = self.cluster.kubernetes_version
-        if self.cluster.provider == "eks" and k8s not in EKS_VERSIONS:
-            yield "cluster.kubernetesVersion", f"EKS offers no Kubernetes {k8s}; supported: {', '.join(EKS_VERSIONS)}"
+        if self.cluster.provider != "eks":
+            return
+        offered = ", ".join(v for v, (_, extended) in EKS_VERSIONS.items() if self.run_date < dt.date.fromisoformat(extended))
+        if k8s not in EKS_VERSIONS:
+            yield "cluster.kubernetesVersion", f"EKS offers no Kubernetes {k8s}; supported: {offered}"
+        elif self.run_date >= dt.date.fromisoformat(EKS_VERSIONS[k8s][1]):
+            yield (
+                "cluster.kubernetesVersion",
+                f"EKS offers no Kubernetes {k8s} any more: its extended support ended on {EKS_VERSIONS[k8s][1]} "
+                f"(today is {self.run_date}); supported: {offered}",
+            )
+
+    @rule("cluster.provider", "cluster.kubernetesVersion", "cluster.eks.allowExtendedSupport")
+    def _eks_standard_support_or_the_opt_in(self) -> Iterator[Problem]:
+        ended = self.eks_standard_support_ended
+        if ended and self.cluster.eks is not None and not self.cluster.eks.allow_extended_support:
+            k8s = self.cluster.kubernetes_version
+            standard = [v for v, (end, _) in EKS_VERSIONS.items() if self.run_date < dt.date.fromisoformat(end)]
+            yield (
+                "cluster.kubernetesVersion",
+                f"EKS Kubernetes {k8s} is in extended support: its standard support ended on {ended} (today is "
+                f"{self.run_date}), and AWS bills extended support per cluster hour, on top of standard support, until "
+                f"{EKS_VERSIONS[k8s][1]}; use a version in standard support "
+                f"({', '.join(standard) or 'none in mesh_platform/versions.py any more'}) "
+                "or set cluster.eks.allowExtendedSupport: true",
+            )
+
+    @property
+    def eks_standard_support_ended(self) -> str | None:
+        """On EKS, the day the stack's Kubernetes version left standard support, if it has by
+        ``run_date`` and is still offered (in extended support); else None."""
+        row = EKS_VERSIONS.get(self.cluster.kubernetes_version)
+        if self.cluster.provider != "eks" or row is None:
+            return None
+        standard_end, extended_end = (dt.date.fromisoformat(d) for d in row)
+        return row[0] if standard_end <= self.run_date < extended_end else None
+
+    @property
+    def extended_support_warning(self) -> str | None:
+        """What ``pulumi preview`` and ``up`` warn of when the stack opted in to extended support."""
+        ended = self.eks_standard_support_ended
+        if not ended:
+            return None
+        k8s = self.cluster.kubernetes_version
+        return (
+            f"cluster.kubernetesVersion {k8s}: EKS standard support ended on {ended}; this cluster runs in extended "
+            f"support, billed per cluster hour on top of standard support, until {EKS_VERSIONS[k8s][1]} "
+            "(cluster.eks.allowExtendedSupport: true). Upgrade to a version in standard support."
+        )
 
     @property
     def node_cidrs(self) -> tuple[str, ...]:

@@ -19,13 +19,35 @@ from typing import NamedTuple
 #: The kind release whose node images the stack accepts (``KIND_NODE_IMAGES`` below).
 KIND_VERSION = "v0.33.0"
 #: The Kubernetes minor a stack gets when it names none: the newest that every component supports
-#: (``KUBERNETES_SUPPORT`` below; Calico 3.31 stops at 1.35).
-KUBERNETES_VERSION = "1.35"
-#: tigera-operator chart (Calico 3.31); the chart's versions carry a leading ``v``.
-CALICO_CHART_VERSION = "v3.31.7"
+#: (``KUBERNETES_SUPPORT`` below; Calico 3.32 stops at 1.36).
+KUBERNETES_VERSION = "1.36"
+#: Calico 3.32: the tigera-operator chart and, released with it at the same version, the
+#: ``crd.projectcalico.org.v1`` chart that carries Calico's CRDs since 3.32 (the operator chart has
+#: none any more). Both versions carry a leading ``v``; both are in ``CALICO_REPO`` (projectcalico/
+#: calico release/internal/utils/utils.go@v3.32.1:L60-L69, L97-L100: the charts released, the
+#: repository; Makefile@v3.32.1:L142-L158: each packaged at the release's version; tigera/docs
+#: calico_versioned_docs/version-3.32/getting-started/kubernetes/helm.mdx: `--version v3.32.1`).
+CALICO_CHART_VERSION = "v3.32.1"
 CALICO_REPO = "https://docs.tigera.io/calico/charts"
-#: Istio's base/cni/istiod/gateway charts share one version (no leading ``v``).
-ISTIO_VERSION = "1.30.5"
+#: The chart of Calico's CRDs (crd.projectcalico.org/v1 and operator.tigera.io/v1), installed before
+#: the operator chart (charts/tigera-operator/README.md@v3.32.1:L27-L30, "Installing" step 2).
+CALICO_CRDS_CHART = "crd.projectcalico.org.v1"
+#: Istio's base/cni/istiod/gateway charts share one version (no leading ``v``). 1.31.4 is the newest
+#: patch of the newest minor whose chart sources and CRDs are stored (istio.io/api and istio.io/client-go
+#: v1.31.4 on the Go module proxy); the charts were read at istio/istio 1.31.0-rc.0, the nearest stored
+#: tag (tests/data/chart_values.yaml). 1.31 charts default to docker.io/istio images (istio/release-builder
+#: release-1.31 release/build.sh:54 ``DOCKER_HUB``; 1.30's defaulted to registry.istio.io/release,
+#: release-1.30 release/build.sh:50); the stack sets no ``global.hub``.
+ISTIO_VERSION = "1.31.4"
+#: The oldest Istio the stack installs, and why: the stack creates Istio config as soon as istiod's
+#: Deployment is available, which before 1.30.4 could be before its webhook server on :15017 accepted
+#: connections (istio#61049; istio/istio releasenotes/notes/61049.yaml, on release-1.30 after the 1.30.3
+#: tag and in 1.31.0-rc.0; istio.io announcing-1.30.4).
+ISTIO_MIN_VERSION = "1.30.4"
+ISTIO_MIN_VERSION_REASON = (
+    "below it istiod can report ready before its webhook server accepts connections (istio#61049, "
+    "fixed in 1.30.4), and the stack creates Istio config as soon as istiod is ready"
+)
 #: Istio's chart repository. The old bucket, istio-release.storage.googleapis.com/charts, is removed
 #: in December 2026 (24-hour outage test from 2026-12-08 15:00 UTC) and never carried 1.31+
 #: (istio.io blog "retirement-of-gcp", 2026-08-21; the 1.31 upgrade notes); ``RETIRED_CHART_HOSTS``.
@@ -74,16 +96,48 @@ JAEGER_IMAGE = "docker.io/jaegertracing/jaeger:2.21.0@sha256:3d0ac795ff98aa04d1b
 
 #: Component line → (oldest, newest) Kubernetes minor it supports, and where that is stated.
 KUBERNETES_SUPPORT: dict[tuple[str, str], tuple[str, str, str]] = {
-    ("istio", "1.30"): ("1.32", "1.36", "istio.io docs/releases/supported-releases (support status table)"),
-    ("calico", "3.31"): ("1.32", "1.35", "docs.tigera.io calico/3.31 getting-started/kubernetes/requirements"),
+    ("istio", "1.31"): ("1.32", "1.36", "istio.io news/releases/1.31.x/announcing-1.31 (officially supported on 1.32 to 1.36)"),
+    ("calico", "3.32"): (
+        "1.34",
+        "1.36",
+        "docs.tigera.io calico/3.32 getting-started/kubernetes/requirements (tigera/docs "
+        "calico_versioned_docs/version-3.32/_includes/partials/_system-requirements.mdx @f2a2762 L177-L183)",
+    ),
     # cert-manager/website content/docs/releases/README.md @776e5db, "Currently supported releases" L24-25:
     # each line ends at the release of the second minor after it (1.21 at 1.23's, 1.20 at 1.22's, planned
     # "~Nov 2026" L31; no v1.22.0 on the Go module proxy on 2026-12-04, so 1.20 is still supported).
     ("certManager", "1.20"): ("1.32", "1.35", "cert-manager/website content/docs/releases/README.md L25, until 1.22 is released"),
     ("certManager", "1.21"): ("1.33", "1.36", "cert-manager/website content/docs/releases/README.md L24, until 1.23 is released"),
 }
-#: Istio minor → the istio-csr minor built against its APIs (cert-manager/istio-csr release notes).
-ISTIO_CSR_FOR_ISTIO: dict[str, str] = {"1.30": "0.17"}
+#: Lines at or past the end of their support, and why: a stack naming one is refused, with the pin to use instead.
+#: Istio 1.30: a minor is supported until six weeks after the second minor after it (istio.io
+#: docs/releases/supported-releases, support policy). istio.io/api v1.32.0 was published on 2026-10-21
+#: (Go module proxy), and Istio's API tags come about a week before the release (v1.31.0 2026-08-24,
+#: Istio 1.31.0 2026-08-31; v1.31.1 2026-09-15, announced 2026-09-21), so 1.30's support ends between
+#: 2026-12-02 and about 2026-12-09 (istio.io's own table expected "~Nov 2026",
+#: data/compatibility/supportStatus.yml). Whatever the day, its charts pull images from
+#: registry.istio.io/release (istio/release-builder release-1.30 release/build.sh:50), which Istio
+#: retires in December 2026, after a 24-hour outage from 2026-12-08 15:00 UTC (istio.io blog
+#: retirement-of-gcp; the 1.31 upgrade notes): a 1.30 stack would stop pulling images within days.
+SUPPORT_ENDED: dict[tuple[str, str], str] = {
+    ("istio", "1.30"): (
+        "Istio 1.30's support ends six weeks after Istio 1.32.0, in early December 2026 (istio.io supported "
+        "releases), and its charts pull images from registry.istio.io/release, which Istio retires in "
+        "December 2026 (24-hour outage from 2026-12-08)"
+    ),
+}
+#: Istio minor → the istio-csr minor to run with it: istio-csr names no Istio minor it stops working
+#: with (cert-manager/istio-csr README.md:26 @v0.17.0: "supports Istio v1.10+"); the istio-csr release
+#: built on the nearest Istio APIs is the one. Istio 1.31: v0.17.0, built on istio.io/api v1.30.3
+#: (go.mod:19 @v0.17.0; release notes "Updated Istio APIs to v1.30"). Nothing upstream says 1.31 breaks
+#: it: istio-csr serves Istio's CA API, and the client Istio's agents call it with is unchanged from
+#: 1.30.3 to 1.31.0-rc.0 (istio/istio security/pkg/nodeagent/caclient/providers/citadel/client.go).
+ISTIO_CSR_FOR_ISTIO: dict[str, str] = {"1.31": "0.17"}
+#: istio-csr minor → the newest Istio minor its upstream end-to-end tests run on: cert-manager/testing
+#: config/jobs/cert-manager/istio-csr/cert-manager-istio-csr-presubmits.yaml (ISTIO_VERSION 1.28.7 L160,
+#: 1.29.3 L192, 1.30.0 L224; commit 4d9fd46, before v0.17.0) and istio-csr make/test-e2e.mk:15 @v0.17.0
+#: (default 1.29.3).
+ISTIO_CSR_TESTED_THROUGH: dict[str, str] = {"0.17": "1.30"}
 #: Istio minor → (oldest, newest) kiali-server minor: the range Istio's own samples/addons ship on the
 #: minor's release branch, from the branch cut on (istio/istio release-1.30 samples/addons/kiali.yaml,
 #: 2.22 through 2.26). 1.31: 2.27 only: samples/addons/kiali.yaml@1.31.0-rc.0:L10 (helm.sh/chart
@@ -98,17 +152,24 @@ KIND_NODE_IMAGES: dict[str, dict[str, str]] = {
         "1.37": "kindest/node:v1.37.0@sha256:a1ed56cfb0e7b93589bdf97c8cd566405a265939e3620fc4f5de89adff580ae5",
         "1.36": "kindest/node:v1.36.4@sha256:099e049362a1526b2db71494e1947aae99bd16290d7c895f2b7ea312e3cbfaed",
         "1.35": "kindest/node:v1.35.8@sha256:07b2536e30b803ed61d1677a79df6115f798ce64c80f9e22f6ed45afd09323c0",
-        "1.34": "kindest/node:v1.34.11@sha256:44e222ee2132dab25ff87301682f89eb82c7880ea3a1bf543bfe9708fd08d67d",
+        # v1.34.11 is in the release too; not offered: Kubernetes 1.34 reached its upstream end of
+        # life on 2026-10-27 (kubernetes.io/releases/1.34).
     },
 }
 #: kind v0.33.0's image for the default Kubernetes minor.
 KIND_NODE_IMAGE = KIND_NODE_IMAGES[KIND_VERSION][KUBERNETES_VERSION]
-#: EKS minor → (end of standard support, end of extended support), docs.aws.amazon.com
-#: eks/latest/userguide/kubernetes-versions (14 months standard, then 12 billed) and its calendar.
+#: EKS minor → (end of standard support, end of extended support), ISO dates (UTC), from the
+#: "Amazon EKS Kubernetes release calendar" of docs.aws.amazon.com eks/latest/userguide/
+#: kubernetes-versions: 14 months of standard support from the EKS release, then 12 months of
+#: extended support, billed per cluster hour from the start (UTC) of the day standard support ends.
+#: 1.36: EKS release 2026-06-02; its row as copies of that calendar dated 2026-08-06 give it.
+#: A stack on a version in extended support is refused unless ``cluster.eks.allowExtendedSupport``
+#: (mesh_platform/settings.py); one past the end of extended support, always.
 EKS_VERSIONS: dict[str, tuple[str, str]] = {
     "1.33": ("2026-07-29", "2027-07-29"),
     "1.34": ("2026-12-02", "2027-12-02"),
     "1.35": ("2027-03-27", "2028-03-27"),
+    "1.36": ("2027-08-02", "2028-08-02"),
 }
 
 
@@ -122,6 +183,7 @@ class Chart(NamedTuple):
 #: Every chart the stack installs, by name: the one list of them. ``charts.repos`` accepts exactly
 #: these names; the local control plane's stand-ins and the recorded chart values follow it.
 CHARTS: dict[str, Chart] = {
+    CALICO_CRDS_CHART: Chart(CALICO_CHART_VERSION, CALICO_REPO),
     "tigera-operator": Chart(CALICO_CHART_VERSION, CALICO_REPO),
     "base": Chart(ISTIO_VERSION, ISTIO_REPO),
     "cni": Chart(ISTIO_VERSION, ISTIO_REPO),

@@ -14,6 +14,7 @@ from __future__ import annotations
 import fnmatch
 import gc
 import json
+import os
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -23,8 +24,14 @@ import pytest
 import yaml
 from combinations import PROVIDERS
 
+from mesh_platform.settings import RUN_DATE_ENV
 from offline import engine
 from offline.graph import Graph
+
+#: The date every test runs at, in this process and in every one it starts: no test reads the real
+#: clock (the EKS support calendar is read at the date of the run; mesh_platform/settings.py).
+RUN_DATE = "2026-12-04"
+os.environ[RUN_DATE_ENV] = RUN_DATE
 
 #: Configs like the stack files', stated here so that no stack file edit reaches a unit test.
 #: Each is rendered under its own stack name (``like("dev")`` is stack ``dev``), so the cluster

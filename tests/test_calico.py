@@ -2,22 +2,76 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import yaml
 from conftest import LIKE, objects, one, render_config, run_config
 
-from components.calico import CalicoArgs, installation_spec
+from components.calico import CRDS_RELEASE, NAMESPACE, CalicoArgs, installation_spec
 from mesh_platform.settings import CalicoSettings
-from mesh_platform.versions import CALICO_CHART_VERSION, CALICO_REPO
+from mesh_platform.versions import CALICO_CHART_VERSION, CALICO_CRDS_CHART, CALICO_REPO
 from offline import engine
+from offline.graph import Graph
+
+RELEASE = "kubernetes:helm.sh/v3:Release"
+INSTALLATION = "kubernetes:operator.tigera.io/v1:Installation"
 
 
 def test_operator_chart_is_pinned_and_leaves_the_installation_to_the_stack(like) -> None:
-    release = one(like("dev"), "kubernetes:helm.sh/v3:Release", "calico-operator")
+    release = one(like("dev"), RELEASE, "calico-operator")
     assert release.inputs["chart"] == "tigera-operator" and release.inputs["version"] == CALICO_CHART_VERSION
     assert release.inputs["repositoryOpts"] == {"repo": CALICO_REPO}
     assert release.inputs["values"]["installation"] == {"enabled": False}
+
+
+def test_calicos_crds_are_a_release_of_their_own_chart_at_the_operators_version(like) -> None:
+    # Calico 3.32's tigera-operator chart has no CRDs; crd.projectcalico.org.v1 carries them.
+    crds = one(like("dev"), RELEASE, "calico-crds")
+    assert crds.inputs["chart"] == CALICO_CRDS_CHART == "crd.projectcalico.org.v1"
+    assert crds.inputs["version"] == CALICO_CHART_VERSION == one(like("dev"), RELEASE, "calico-operator").inputs["version"]
+    assert crds.inputs["repositoryOpts"] == {"repo": CALICO_REPO}
+    assert (crds.inputs["name"], crds.inputs["namespace"]) == (CRDS_RELEASE, NAMESPACE) == ("calico-crds", "tigera-operator")
+    assert not crds.inputs.get("values")
+    # A stack-chosen Calico version moves both charts.
+    other = run_config(calico={"version": "v3.32.0"})
+    assert {r.inputs["chart"]: r.inputs["version"] for r in other.by_type(RELEASE) if "calico" in r.name} == {
+        "crd.projectcalico.org.v1": "v3.32.0",
+        "tigera-operator": "v3.32.0",
+    }
+
+
+def _waits_for_the_crds(rec) -> dict[str, bool]:
+    g = Graph.of(rec)
+    crds = one(rec, RELEASE, "calico-crds").urn
+    operator = one(rec, RELEASE, "calico-operator").urn
+    inst = one(rec, INSTALLATION).urn
+    return {"operator": g.waits_for(operator, crds), "installation": g.waits_for(inst, crds)}
+
+
+def test_the_operator_and_the_installation_wait_for_the_crds(like) -> None:
+    for name in ("dev", "staging"):
+        assert _waits_for_the_crds(like(name)) == {"operator": True, "installation": True}, name
+
+
+def test_an_operator_that_does_not_wait_for_the_crds_is_found(like) -> None:
+    # The check above can fail: the operator release without its dependency on calico-crds.
+    rec = copy.deepcopy(like("dev"))
+    crds = one(rec, RELEASE, "calico-crds").urn
+    operator = one(rec, RELEASE, "calico-operator")
+    operator.dependencies = [d for d in operator.dependencies if d != crds]
+    assert _waits_for_the_crds(rec)["operator"] is False
+
+
+def test_the_operator_table_is_read_at_the_operator_the_pinned_chart_ships() -> None:
+    # tests/data/tigera_operator.yaml, which the stand-in operator and the pool test read, names the
+    # chart and operator it was read for: a Calico bump fails here until it is read again.
+    facts = yaml.safe_load((Path(__file__).parent / "data" / "tigera_operator.yaml").read_text())
+    assert (facts["chart"], facts["chart_version"], facts["operator_version"]) == (
+        "tigera-operator",
+        CALICO_CHART_VERSION,
+        "v1.42.3",
+    )
 
 
 def test_installation_pool_equals_pod_subnet_and_gates_on_ready(like) -> None:
@@ -32,9 +86,6 @@ def test_installation_pool_equals_pod_subnet_and_gates_on_ready(like) -> None:
 def test_pool_follows_a_custom_pod_subnet() -> None:
     (inst,) = objects(run_config(cluster={"podSubnet": "10.50.0.0/16"}), "Installation")
     assert inst["spec"]["calicoNetwork"]["ipPools"][0]["cidr"] == "10.50.0.0/16"
-
-
-INSTALLATION = "kubernetes:operator.tigera.io/v1:Installation"
 
 
 def _installation_timeouts(monkeypatch, **groups) -> tuple[str, str, str]:

@@ -308,7 +308,7 @@ def test_stand_in_webhooks_are_never_called() -> None:
 
 
 #: Where each component directory keeps its CRDs (charts.CRD_COMPONENTS' patterns, one file each).
-CRD_FILE = {"istio": "crd-all.gen.yaml", "calico": "crds/calico/x.yaml", "cert-manager": "x.yaml"}
+CRD_FILE = {"istio": "crd-all.gen.yaml", "calico": "crd.projectcalico.org.v1/calico/x.yaml", "cert-manager": "x.yaml"}
 
 
 def _crd_tree(root: Path, names: list[str]) -> Path:
@@ -321,19 +321,50 @@ def _crd_tree(root: Path, names: list[str]) -> Path:
 
 def test_crds_at_the_pin_or_the_nearest_older_release_named_as_a_substitution(tmp_path, monkeypatch) -> None:
     monkeypatch.setitem(charts.VERSIONS, "base", "1.30.5")
-    monkeypatch.setitem(charts.VERSIONS, "tigera-operator", "v3.31.7")
+    monkeypatch.setitem(charts.VERSIONS, "crd.projectcalico.org.v1", "v3.32.2")
     monkeypatch.setitem(charts.VERSIONS, "cert-manager", "v1.21.1")
     root = _crd_tree(tmp_path, ["istio-1.29.9", "istio-1.30.3", "istio-1.31.0-rc.0", "istio-1.30.9", "calico-v3.31.7",
                                 "calico-v3.32.1", "cert-manager-v1.21.1"])  # fmt: skip
     sets = {c.chart: c for c in charts.crd_sets(root)}
     assert (sets["base"].used, sets["base"].substituted) == ("istio-1.30.3", True)
-    assert (sets["tigera-operator"].used, sets["tigera-operator"].substituted) == ("calico-v3.31.7", False)
+    # Calico's CRDs come with its CRD chart (none with tigera-operator since 3.32): v3.32.2 runs on v3.32.1's.
+    assert "tigera-operator" not in sets
+    assert (sets["crd.projectcalico.org.v1"].used, sets["crd.projectcalico.org.v1"].substituted) == ("calico-v3.32.1", True)
     assert sets["cert-manager"].report() == {"chart": "cert-manager", "pin": "v1.21.1", "crds_used": "cert-manager-v1.21.1",
                                              "substituted": False, "files": 1}  # fmt: skip
 
 
+@pytest.mark.parametrize(
+    ("pin", "present", "used"),
+    [
+        # A release candidate counts below its release and above the previous minor (semver's order).
+        ("1.31.4", ["istio-1.30.3", "istio-1.31.0-rc.0", "istio-1.31.0-beta.2"], "istio-1.31.0-rc.0"),
+        ("1.31.4", ["istio-1.31.0-rc.0", "istio-1.31.0", "istio-1.31.10"], "istio-1.31.0"),
+        ("1.31.0", ["istio-1.30.3", "istio-1.31.0-rc.0", "istio-1.31.0-rc.10", "istio-1.31.0-rc.2"], "istio-1.31.0-rc.10"),
+        # Never a pre-release of a newer version than the pin.
+        ("1.30.5", ["istio-1.30.3", "istio-1.31.0-rc.0"], "istio-1.30.3"),
+    ],
+)
+def test_a_release_candidates_crds_stand_in_for_its_release(tmp_path, monkeypatch, pin, present, used) -> None:
+    monkeypatch.setitem(charts.VERSIONS, "base", pin)
+    monkeypatch.setitem(charts.VERSIONS, "tigera-operator", "v3.31.7")
+    monkeypatch.setitem(charts.VERSIONS, "cert-manager", "v1.21.1")
+    root = _crd_tree(tmp_path, [*present, "calico-v3.31.7", "cert-manager-v1.21.1"])
+    base = next(c for c in charts.crd_sets(root) if c.chart == "base")
+    assert (base.used, base.substituted) == (used, True)
+
+
+def test_the_pinned_istio_runs_on_the_newest_stored_crds_and_says_so() -> None:
+    shared = controlplane.ROOT.parent / "shared" / "upstream" / "crds"
+    if not (shared / "istio-1.31.0-rc.0").is_dir():
+        pytest.skip("no shared CRD directory with istio-1.31.0-rc.0 here")
+    base = next(c for c in charts.crd_sets(shared) if c.chart == "base")
+    assert base.report()["pin"] == charts.VERSIONS["base"] == "1.31.4"
+    assert (base.used, base.substituted) == ("istio-1.31.0-rc.0", True)
+
+
 def test_without_crds_it_stops_and_says_how_to_get_them(tmp_path) -> None:
-    for directory in (None, tmp_path / "nowhere", _crd_tree(tmp_path / "some", ["istio-1.30.3", "calico-v3.31.7"])):
+    for directory in (None, tmp_path / "nowhere", _crd_tree(tmp_path / "some", ["istio-1.30.3", "calico-v3.32.1"])):
         with pytest.raises(charts.CrdsMissingError, match="make local-crds"):
             charts.crd_sets(directory)
 
@@ -366,6 +397,9 @@ def test_make_local_crds_writes_a_directory_the_control_plane_reads(tmp_path, ca
         assert doc["kind"] == "CustomResourceDefinition"
     calls = (tmp_path / "helm.log").read_text().splitlines()
     assert any(c.startswith("template cert-manager cert-manager --set crds.enabled=true --include-crds") for c in calls)
+    # Calico's CRDs are the whole of its CRD chart; tigera-operator has none to read since 3.32.
+    assert any(c.startswith("template calico-crds crd.projectcalico.org.v1 --repo") for c in calls)
+    assert not [c for c in calls if "tigera-operator" in c]
     for line in calls:  # "show crds CHART ..." or "template RELEASE CHART ...": each at its pin
         assert f"--version {charts.VERSIONS[line.split()[2]]}" in line, line
     assert "export MESH_UPSTREAM_CRDS=" in capsys.readouterr().out
@@ -377,7 +411,113 @@ def test_make_local_crds_without_the_repositories_is_one_line_and_exit_2(tmp_pat
     helm.chmod(0o755)
     assert charts.main(["--out", str(tmp_path / "crds"), "--helm", str(helm)]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("error: helm could not read chart tigera-operator")
+    assert err.count("\n") == 1 and err.startswith("error: helm could not read chart crd.projectcalico.org.v1")
+
+
+def _fake_helm(tmp_path: Path) -> Path:
+    helm = tmp_path / "helm"
+    helm.write_text("#!/bin/sh\nexit 0\n")
+    helm.chmod(0o755)
+    return helm
+
+
+def test_calicos_crds_are_templates_of_its_crd_chart_and_the_operator_chart_has_none(tmp_path) -> None:
+    # As at projectcalico/calico v3.32.1 (tests/data/upstream_charts.yaml crds_in): upgraded and
+    # deleted with the calico-crds release, unlike Istio's and cert-manager's crds/.
+    table = charts.facts()
+    assert charts.crds_directory(table["crd.projectcalico.org.v1"]) == "templates"
+    assert charts.crds_directory(table["base"]) == charts.crds_directory(table["cert-manager"]) == "crds"
+    root = _crd_tree(tmp_path / "in", ["istio-1.30.3", "calico-v3.32.1", "cert-manager-v1.21.1"])
+    src = charts.package(tmp_path / "repo", _fake_helm(tmp_path), charts.crd_sets(root)) / "src"
+    assert sorted(p.name for p in (src / "crd.projectcalico.org.v1" / "templates").iterdir()) == ["00-x.yaml", "stand-in.yaml"]
+    assert not (src / "crd.projectcalico.org.v1" / "crds").exists()
+    assert not (src / "tigera-operator" / "crds").exists() and [
+        p.name for p in (src / "tigera-operator" / "templates").iterdir()
+    ] == ["stand-in.yaml"]
+    assert (src / "base" / "crds" / "00-crd-all.gen.yaml").is_file()
+
+
+def test_a_table_that_puts_calicos_crds_elsewhere_changes_the_stand_in(tmp_path, monkeypatch) -> None:
+    table = charts.facts()
+    table["crd.projectcalico.org.v1"]["crds_in"] = "crds"
+    monkeypatch.setattr(charts, "facts", lambda: table)
+    root = _crd_tree(tmp_path / "in", ["istio-1.30.3", "calico-v3.32.1", "cert-manager-v1.21.1"])
+    src = charts.package(tmp_path / "repo", _fake_helm(tmp_path), charts.crd_sets(root)) / "src"
+    assert (src / "crd.projectcalico.org.v1" / "crds" / "00-x.yaml").is_file()
+    with pytest.raises(ValueError, match="crds_in must be crds or templates"):
+        charts.crds_directory({"crds_in": "files"})
+
+
+def _schema_paths(schema: dict, prefix: str = "") -> set[str]:
+    """Every property path of an openAPIV3Schema (``[]`` for list items); a free-form object ends one."""
+    out = set()
+    for key, sub in (schema.get("properties") or {}).items():
+        path = f"{prefix}.{key}" if prefix else key
+        out.add(path)
+        out |= _schema_paths(sub, path)
+    if "items" in schema:
+        out |= _schema_paths(schema["items"], f"{prefix}[]")
+    return out
+
+
+def _value_paths(value, prefix: str = "") -> set[str]:
+    if isinstance(value, dict):
+        return {
+            q
+            for k, v in value.items()
+            for q in ({f"{prefix}.{k}" if prefix else k} | _value_paths(v, f"{prefix}.{k}" if prefix else k))
+        }
+    if isinstance(value, list):
+        return {q for item in value for q in _value_paths(item, f"{prefix}[]")}
+    return set()
+
+
+def _operator_schemas() -> dict[str, set[str]]:
+    """kind → every spec path of the real operator.tigera.io CRD at the pin (skips without a CRD directory)."""
+    directory = charts.crd_dir()
+    if directory is None:
+        pytest.skip("no CRD directory here (MESH_UPSTREAM_CRDS)")
+    out = {}
+    for c in charts.crd_sets(directory):
+        for f in c.files:
+            for crd in yaml.safe_load_all(f.read_text()):
+                if crd and crd["spec"]["group"] == "operator.tigera.io":
+                    (v1,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1"]
+                    out[crd["spec"]["names"]["kind"]] = _schema_paths(v1["schema"]["openAPIV3Schema"]["properties"]["spec"])
+    return out
+
+
+def _unknown_operator_fields(manifests: list[dict], schemas: dict[str, set[str]]) -> list[str]:
+    unknown = []
+    for m in manifests:
+        if m["apiVersion"] == "operator.tigera.io/v1":
+            unknown += [f"{m['kind']} spec.{p}" for p in sorted(_value_paths(m.get("spec") or {}) - schemas[m["kind"]])]
+    return unknown
+
+
+def test_every_field_the_stack_sends_calicos_operator_is_in_its_crd_at_the_pin(stack) -> None:
+    # Unknown fields are pruned by the API server without a word: what the stack sends in its
+    # Installation, Goldmane and Whisker must be in the schema of the pinned release's CRDs.
+    schemas = _operator_schemas()
+    for name in ("dev", "prod", "local"):
+        assert not _unknown_operator_fields(stack(name).manifests(), schemas), name
+
+
+def test_a_field_the_crd_lost_is_found(stack) -> None:
+    # The check can fail: cni.specVersion was in Calico 3.31's Installation CRD, not in 3.32's.
+    schemas = _operator_schemas()
+    (inst,) = [m for m in stack("dev").manifests() if m["kind"] == "Installation"]
+    inst = {**inst, "spec": {**inst["spec"], "cni": {**inst["spec"]["cni"], "specVersion": "Auto"}}}
+    assert _unknown_operator_fields([inst], schemas) == ["Installation spec.cni.specVersion"]
+
+
+def test_every_default_the_stand_in_operator_writes_is_in_the_crd_at_the_pin() -> None:
+    paths = _operator_schemas()["Installation"]
+    facts = operators.tigera_facts()
+    missing = [r["field"] for r in facts["installation_defaults"] if r["field"] not in paths]
+    missing += [f"calicoNetwork.ipPools[].{r['field']}" for r in facts["pool_defaults"] + facts["pool_crd_defaults"]
+                if f"calicoNetwork.ipPools[].{r['field']}" not in paths]  # fmt: skip
+    assert not missing, missing
 
 
 def test_every_custom_resource_the_stack_creates_has_a_real_crd_at_the_pins(stack) -> None:

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.usefixtures("aws_credentials")
 
 
 def settings(**eks):
-    return parse({"cluster": {"provider": "eks", "kubernetesVersion": "1.34", "eks": {"region": REGION, **eks}}}, "staging")
+    return parse({"cluster": {"provider": "eks", "kubernetesVersion": "1.36", "eks": {"region": REGION, **eks}}}, "staging")
 
 
 class StubbedEks(boto3.session.Session):
@@ -31,12 +31,12 @@ class StubbedEks(boto3.session.Session):
         client = super().client(name, *args, **kwargs)
         if name == "eks":
             stub = Stubber(client)
-            stub.add_response("describe_cluster_versions", {"clusterVersions": self.offered}, {"clusterVersions": ["1.34"]})
+            stub.add_response("describe_cluster_versions", {"clusterVersions": self.offered}, {"clusterVersions": ["1.36"]})
             stub.activate()
         return client
 
 
-OFFERED = [{"clusterVersion": "1.34", "status": "STANDARD_SUPPORT"}]
+OFFERED = [{"clusterVersion": "1.36", "status": "STANDARD_SUPPORT"}]
 
 
 @mock_aws
@@ -59,7 +59,7 @@ def test_version_not_offered() -> None:
     checks = preflight.run(settings(), StubbedEks([]))
     assert (
         str(checks[2])
-        == f"FAIL  EKS version: EKS does not offer Kubernetes 1.34 in {REGION}; set cluster.kubernetesVersion to an offered one"
+        == f"FAIL  EKS version: EKS does not offer Kubernetes 1.36 in {REGION}; set cluster.kubernetesVersion to an offered one"
     )
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import typing
 
 import pulumi
 import pytest
+from conftest import LIKE, render_config
 
 from mesh_platform import loader, settings, versions
 from mesh_platform.loader import parse
@@ -19,8 +21,8 @@ def test_defaults_are_pinned() -> None:
     assert s.cluster.provider == "kind"
     assert s.cluster.pod_subnet == "10.244.0.0/16" and s.cluster.service_subnet == "10.96.0.0/16"
     assert s.cluster.kind.node_image == versions.KIND_NODE_IMAGE and "@sha256:" in s.cluster.kind.node_image
-    assert s.calico.version == "v3.31.7" and s.istio.version == "1.30.5"
-    assert s.cluster.kubernetes_version == "1.35" and s.cluster.kind.node_image.startswith("kindest/node:v1.35.8@sha256:")
+    assert s.calico.version == "v3.32.1" and s.istio.version == "1.31.4"
+    assert s.cluster.kubernetes_version == "1.36" and s.cluster.kind.node_image.startswith("kindest/node:v1.36.4@sha256:")
     assert s.cert_manager.version == "v1.21.2" and s.cert_manager.istio_csr_version == "v0.17.0"
     assert s.observability.kiali_version == "2.26.0"
     assert s.istio.ca == "istiod" and s.istio.cni is False
@@ -52,12 +54,12 @@ BAD = [
     ("string as list", {"apps": {"hosts": "a.example.com"}}, "mesh-platform:apps.hosts: Input should be a valid array"),
     (
         "string as int under eks",
-        {"cluster": {"provider": "eks", "kubernetesVersion": "1.34", "eks": {"region": "eu-west-1", "desiredNodes": "2"}}},
+        {"cluster": {"provider": "eks", "kubernetesVersion": "1.36", "eks": {"region": "eu-west-1", "desiredNodes": "2"}}},
         'mesh-platform:cluster.eks.desiredNodes: Input should be a valid integer (got "2")',
     ),
     (
         "int in a subnet list",
-        {"cluster": {"provider": "eks", "kubernetesVersion": "1.34", "eks": {"region": "eu-west-1", "publicSubnetIds": [7]}}},
+        {"cluster": {"provider": "eks", "kubernetesVersion": "1.36", "eks": {"region": "eu-west-1", "publicSubnetIds": [7]}}},
         "mesh-platform:cluster.eks.publicSubnetIds[0]: Input should be a valid string (got 7)",
     ),
     ("unknown top key", {"clustr": {}}, "mesh-platform:clustr: unknown key; allowed: cluster, calico"),
@@ -92,7 +94,7 @@ BAD = [
     (
         "image vs version",
         {"cluster": {"kubernetesVersion": "1.33"}},
-        "kind.nodeImage tag v1.35.8 does not match kubernetesVersion 1.33",
+        "kind.nodeImage tag v1.36.4 does not match kubernetesVersion 1.33",
     ),
     ("version range", {"istio": {"version": "^1.30"}}, "mesh-platform:istio.version: must be an exact version"),
     ("latest version", {"calico": {"version": "latest"}}, "mesh-platform:calico.version: must be an exact version"),
@@ -111,7 +113,7 @@ BAD = [
     ("eks without settings", {"cluster": {"provider": "eks"}}, "provider 'eks' needs cluster.eks"),
     (
         "eks region",
-        {"cluster": {"provider": "eks", "kubernetesVersion": "1.34", "eks": {"region": "Frankfurt"}}},
+        {"cluster": {"provider": "eks", "kubernetesVersion": "1.36", "eks": {"region": "Frankfurt"}}},
         "mesh-platform:cluster.eks.region: must be an AWS region",
     ),
     (
@@ -164,20 +166,26 @@ def test_a_cross_field_error_names_its_values_without_echoing_the_object() -> No
 # --- compatibility matrix -----------------------------------------------------------------------
 
 EKS = {"provider": "eks", "eks": {"region": "eu-west-1"}}
+LIKE_EKS = LIKE["staging"]["cluster"]
 REFUSED = [
     (
         "eks 1.99",
         {"cluster": {**EKS, "kubernetesVersion": "1.99"}},
         [
-            "mesh-platform:cluster.kubernetesVersion: 1.99 is outside the Kubernetes range of istio.version 1.30.5 (1.32-1.36,",
-            "mesh-platform:cluster.kubernetesVersion: 1.99 is outside the Kubernetes range of calico.version v3.31.7 (1.32-1.35,",
-            "mesh-platform:cluster.kubernetesVersion: EKS offers no Kubernetes 1.99; supported: 1.33, 1.34, 1.35",
+            "mesh-platform:cluster.kubernetesVersion: 1.99 is outside the Kubernetes range of istio.version 1.31.4 (1.32-1.36,",
+            "mesh-platform:cluster.kubernetesVersion: 1.99 is outside the Kubernetes range of calico.version v3.32.1 (1.34-1.36,",
+            "mesh-platform:cluster.kubernetesVersion: EKS offers no Kubernetes 1.99; supported: 1.33, 1.34, 1.35, 1.36",
         ],
     ),
     (
         "kubernetes newer than calico",
-        {"cluster": {"provider": "existing", "kubernetesVersion": "1.36", "existing": {"kubeconfig": "k"}}},
-        ["1.36 is outside the Kubernetes range of calico.version v3.31.7 (1.32-1.35, docs.tigera.io"],
+        {"cluster": {"provider": "existing", "kubernetesVersion": "1.37", "existing": {"kubeconfig": "k"}}},
+        ["1.37 is outside the Kubernetes range of calico.version v3.32.1 (1.34-1.36, docs.tigera.io"],
+    ),
+    (
+        "kubernetes older than calico",
+        {"cluster": {"provider": "existing", "kubernetesVersion": "1.33", "existing": {"kubeconfig": "k"}}},
+        ["1.33 is outside the Kubernetes range of calico.version v3.32.1 (1.34-1.36, docs.tigera.io"],
     ),
     (
         "kubernetes older than cert-manager",
@@ -190,14 +198,31 @@ REFUSED = [
         ["mesh-platform:istio.version: 1.28.4 is not in the compatibility matrix"],
     ),
     (
+        "istio line out of support",
+        {"istio": {"version": "1.30.5"}},
+        [
+            "mesh-platform:istio.version: 1.30.5 is refused: Istio 1.30's support ends six weeks after Istio "
+            "1.32.0, in early December 2026 (istio.io supported releases), and its charts pull images from "
+            "registry.istio.io/release, which Istio retires in December 2026 (24-hour outage from 2026-12-08); use 1.31.4"
+        ],
+    ),
+    (
+        "istio below the floor",
+        {"istio": {"version": "1.30.3"}},
+        ["mesh-platform:istio.version: 1.30.3 is older than 1.30.4: below it istiod can report ready", "; use 1.31.4"],
+    ),
+    (
         "istio-csr for another istio",
         {"istio": {"ca": "cert-manager"}, "certManager": {"istioCsrVersion": "v0.16.0"}},
-        ["mesh-platform:certManager.istioCsrVersion: v0.16.0 is not built for istio.version 1.30.5; use v0.17.x"],
+        [
+            "mesh-platform:certManager.istioCsrVersion: v0.16.0 is not the istio-csr line for istio.version 1.31.4; use v0.17.x "
+            "(istio-csr 0.17 with Istio 1.31, tested upstream through Istio 1.30)"
+        ],
     ),
     (
         "kiali outside istio's range",
         {"observability": {"enabled": True, "kialiVersion": "2.20.0"}},
-        ["mesh-platform:observability.kialiVersion: 2.20.0 is outside the Kiali range istio.version 1.30.5 ships (2.22-2.26)"],
+        ["mesh-platform:observability.kialiVersion: 2.20.0 is outside the Kiali range istio.version 1.31.4 ships (2.26-2.27)"],
     ),
     (
         "node image of another kind release",
@@ -208,7 +233,7 @@ REFUSED = [
         "numeric kubernetesVersion",
         {"cluster": {"kubernetesVersion": 1.3}},
         [
-            'mesh-platform:cluster.kubernetesVersion: Input should be a valid string; write it quoted, such as kubernetesVersion: "1.35"'
+            'mesh-platform:cluster.kubernetesVersion: Input should be a valid string; write it quoted, such as kubernetesVersion: "1.36"'
         ],
     ),
 ]
@@ -223,25 +248,117 @@ def test_versions_outside_the_matrix_are_refused(case: str, raw: dict, messages:
 
 
 def test_every_row_inside_the_matrix_is_accepted() -> None:
-    for minor in ("1.33", "1.34", "1.35"):
-        assert parse({"cluster": {**EKS, "kubernetesVersion": minor}}, "prod").cluster.kubernetes_version == minor
-        kind = parse({"cluster": {"kubernetesVersion": minor}} if minor != "1.33" else {}, "dev")
-        assert kind.cluster.kind.node_image in versions.KIND_NODE_IMAGES[versions.KIND_VERSION].values()
+    # Calico 3.32 runs on 1.34-1.36; kind v0.33.0 offers 1.35 and 1.36 of those; EKS's 1.34 is in
+    # extended support on the tests' date (conftest.RUN_DATE), so it takes the opt-in.
+    for minor in ("1.34", "1.35", "1.36"):
+        eks = {**EKS, "kubernetesVersion": minor, "eks": {**EKS["eks"], "allowExtendedSupport": minor == "1.34"}}
+        assert parse({"cluster": eks}, "prod").cluster.kubernetes_version == minor
+    for minor in ("1.35", "1.36"):
+        kind = parse({"cluster": {"kubernetesVersion": minor}}, "dev")
+        assert kind.cluster.kind.node_image == versions.KIND_NODE_IMAGES[versions.KIND_VERSION][minor]
     assert parse({"istio": {"ca": "cert-manager"}, "observability": {"enabled": True}}, "dev").istio.ca == "cert-manager"
 
 
 def test_the_default_kubernetes_is_the_newest_every_component_supports() -> None:
+    pins = {
+        "istio": versions.ISTIO_VERSION,
+        "calico": versions.CALICO_CHART_VERSION,
+        "certManager": versions.CERT_MANAGER_VERSION,
+    }
     newest = min(
-        (
-            row[1]
-            for (component, line), row in versions.KUBERNETES_SUPPORT.items()
-            if (component, line) in {("istio", "1.30"), ("calico", "3.31"), ("certManager", "1.21")}
-        ),
+        (versions.KUBERNETES_SUPPORT[(component, versions.minor(pin))][1] for component, pin in pins.items()),
         key=lambda m: tuple(map(int, m.split("."))),
     )
     assert newest == versions.KUBERNETES_VERSION
     assert versions.KUBERNETES_VERSION in versions.EKS_VERSIONS
     assert versions.KIND_NODE_IMAGES[versions.KIND_VERSION][versions.KUBERNETES_VERSION] == versions.KIND_NODE_IMAGE
+
+
+# --- EKS extended support, read at the date of the run -------------------------------------------
+
+EKS_134 = {"cluster": {**EKS, "kubernetesVersion": "1.34"}}
+OPTED_IN = {"cluster": {**EKS, "kubernetesVersion": "1.34", "eks": {**EKS["eks"], "allowExtendedSupport": True}}}
+
+
+def _on(raw: dict, day: dt.date) -> list[str]:
+    _, lines = loader.validate(raw, "prod", day)
+    return lines
+
+
+def test_the_tests_run_at_a_fixed_date_not_the_clocks() -> None:
+    # tests/conftest.py names it for this process and every one it starts.
+    assert settings.run_date() == dt.date(2026, 12, 4) == parse({}, "dev").run_date
+
+
+def test_a_version_in_extended_support_is_refused_from_the_day_its_standard_support_ends() -> None:
+    assert versions.EKS_VERSIONS["1.34"] == ("2026-12-02", "2027-12-02")
+    assert _on(EKS_134, dt.date(2026, 12, 1)) == []
+    for day, standard in ((dt.date(2026, 12, 2), "1.35, 1.36"), (dt.date(2027, 3, 27), "1.36")):
+        assert _on(EKS_134, day) == [
+            f"mesh-platform:cluster.kubernetesVersion: EKS Kubernetes 1.34 is in extended support: its standard support "
+            f"ended on 2026-12-02 (today is {day}), and AWS bills extended support per cluster hour, on top of standard "
+            f"support, until 2027-12-02; use a version in standard support ({standard}) or set "
+            "cluster.eks.allowExtendedSupport: true"
+        ]
+
+
+def test_the_opt_in_takes_extended_support_and_the_run_warns() -> None:
+    s = parse(OPTED_IN, "prod", dt.date(2026, 12, 4))
+    assert s.cluster.eks.allow_extended_support and s.eks_standard_support_ended == "2026-12-02"
+    assert s.extended_support_warning == (
+        "cluster.kubernetesVersion 1.34: EKS standard support ended on 2026-12-02; this cluster runs in extended support, "
+        "billed per cluster hour on top of standard support, until 2027-12-02 (cluster.eks.allowExtendedSupport: true). "
+        "Upgrade to a version in standard support."
+    )
+    # In standard support the opt-in changes nothing and nothing is said.
+    assert parse(OPTED_IN, "prod", dt.date(2026, 12, 1)).extended_support_warning is None
+    assert parse({"cluster": {**EKS, "kubernetesVersion": "1.36"}}, "prod").extended_support_warning is None
+
+
+def test_past_its_extended_support_a_version_is_refused_even_with_the_opt_in() -> None:
+    for raw in (EKS_134, OPTED_IN):
+        assert _on(raw, dt.date(2027, 12, 2)) == [
+            "mesh-platform:cluster.kubernetesVersion: EKS offers no Kubernetes 1.34 any more: its extended support ended "
+            "on 2027-12-02 (today is 2027-12-02); supported: 1.35, 1.36"
+        ]
+
+
+def test_the_calendar_applies_to_eks_only() -> None:
+    assert (
+        parse({"cluster": {**EXISTING, "kubernetesVersion": "1.34"}}, "dev", dt.date(2027, 12, 2)).cluster.kubernetes_version
+        == "1.34"
+    )
+
+
+def test_the_date_of_the_run_comes_from_the_environment_or_the_clock(monkeypatch) -> None:
+    monkeypatch.setenv(settings.RUN_DATE_ENV, "2026-12-01")
+    assert parse(EKS_134, "prod").run_date == dt.date(2026, 12, 1)
+    monkeypatch.setenv(settings.RUN_DATE_ENV, "2026-12-02")
+    assert "is in extended support" in "".join(loader.validate(EKS_134, "prod")[1])
+    monkeypatch.setenv(settings.RUN_DATE_ENV, "tomorrow")
+    assert loader.validate({}, "dev")[1] == ["MESH_PLATFORM_RUN_DATE must be a date such as 2026-12-04 (got 'tomorrow')"]
+    # Unset: today in UTC, the calendar's time zone (a stand-in clock; no test reads the real one).
+    monkeypatch.delenv(settings.RUN_DATE_ENV)
+
+    class Clock(dt.datetime):
+        @classmethod
+        def now(cls, tz=None):  # type: ignore[override]
+            assert tz is dt.UTC
+            return dt.datetime(2026, 12, 2, 0, 30, tzinfo=dt.UTC)
+
+    monkeypatch.setattr(settings.dt, "datetime", Clock)
+    assert settings.run_date() == dt.date(2026, 12, 2)
+
+
+def test_with_the_opt_in_preview_and_up_warn(caplog) -> None:
+    eks = {**LIKE_EKS, "kubernetesVersion": "1.34", "eks": {**LIKE_EKS["eks"], "allowExtendedSupport": True}}
+    with caplog.at_level("WARNING"):
+        render_config("prod", cluster=eks, observability={"nodeCidrs": ["10.0.0.0/16"]})
+    assert any("EKS standard support ended on 2026-12-02" in r.getMessage() for r in caplog.records), caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        render_config("prod", cluster={**LIKE_EKS, "kubernetesVersion": "1.36"})
+    assert not [r for r in caplog.records if "extended support" in r.getMessage()]
 
 
 def test_every_pin_falls_in_a_row_of_the_matrix() -> None:
@@ -288,7 +405,7 @@ def test_load_rejects_a_misspelt_namespace_before_anything_is_registered() -> No
 
 def test_lists_under_eks_are_tuples_whatever_the_cluster_validator_did() -> None:
     eks = {"region": "eu-west-1", "vpcId": "vpc-1", "privateSubnetIds": ["a", "b"], "publicSubnetIds": ["c"]}
-    s = parse({"cluster": {"provider": "eks", "kubernetesVersion": "1.34", "eks": eks}}, "prod")
+    s = parse({"cluster": {"provider": "eks", "kubernetesVersion": "1.36", "eks": eks}}, "prod")
     assert s.cluster.eks.private_subnet_ids == ("a", "b")
 
 
@@ -343,7 +460,10 @@ def test_a_mirror_with_a_port_is_still_accepted() -> None:
             "mesh-platform:charts.mirror: must be the http:// or https:// URL of a Helm chart repository",
         ),
         ({"mirror": "http://"}, "mesh-platform:charts.mirror: must be the http:// or https:// URL"),
-        ({"repos": {"nginx": "http://127.0.0.1:8879"}}, "mesh-platform:charts.repos.nginx: Input should be 'tigera-operator'"),
+        (
+            {"repos": {"nginx": "http://127.0.0.1:8879"}},
+            "mesh-platform:charts.repos.nginx: Input should be 'crd.projectcalico.org.v1', 'tigera-operator'",
+        ),
         ({"repos": {"istiod": "istio-release"}}, "mesh-platform:charts.repos.istiod: must be the http:// or https:// URL"),
         ({"mirrors": "http://127.0.0.1:8879"}, "mesh-platform:charts.mirrors: unknown key; allowed here: mirror, repos"),
         # Istio's old bucket: gone in December 2026, so a stack still naming it is told where the charts are.
@@ -413,7 +533,7 @@ def test_four_problems_are_reported_at_once() -> None:
         'ending with a letter or digit, at most 63 characters (got "Demo")',
         "  mesh-platform:istio.ca: istio.ca 'cert-manager' needs certManager.enabled true (got false); enable "
         "cert-manager or set istio.ca istiod",
-        "  mesh-platform:calico.version: v3.29.0 is not in the compatibility matrix; supported lines: 3.31",
+        "  mesh-platform:calico.version: v3.29.0 is not in the compatibility matrix; supported lines: 3.32",
     ]
 
 
@@ -453,7 +573,7 @@ ACME = {"gatewayIssuer": "mesh-platform-acme", "acme": {"email": "ops@example.co
 RULES = [
     (
         "EksSettings._node_counts_ordered",
-        {"cluster": {**EKS, "kubernetesVersion": "1.34", "eks": {"region": "eu-west-1", "minNodes": 3}}},
+        {"cluster": {**EKS, "kubernetesVersion": "1.36", "eks": {"region": "eu-west-1", "minNodes": 3}}},
         "mesh-platform:cluster.eks.desiredNodes: node counts must satisfy minNodes <= desiredNodes <= maxNodes (got 3 <= 2 <= 4)",
     ),
     (
@@ -461,7 +581,7 @@ RULES = [
         {
             "cluster": {
                 **EKS,
-                "kubernetesVersion": "1.34",
+                "kubernetesVersion": "1.36",
                 "eks": {"region": "eu-west-1", "vpcId": "vpc-1", "privateSubnetIds": ["a"]},
             }
         },
@@ -479,13 +599,13 @@ RULES = [
     ),
     (
         "ClusterSettings._eks_needs_its_settings",
-        {"cluster": {"provider": "eks", "kubernetesVersion": "1.34"}},
+        {"cluster": {"provider": "eks", "kubernetesVersion": "1.36"}},
         "mesh-platform:cluster.provider: provider 'eks' needs cluster.eks (at least region)",
     ),
     (
         "ClusterSettings._node_image_is_the_version",
-        {"cluster": {"kubernetesVersion": "1.34", "kind": {"nodeImage": versions.KIND_NODE_IMAGE}}},
-        "mesh-platform:cluster.kind.nodeImage: kind.nodeImage tag v1.35.8 does not match kubernetesVersion 1.34",
+        {"cluster": {"kubernetesVersion": "1.35", "kind": {"nodeImage": versions.KIND_NODE_IMAGE}}},
+        "mesh-platform:cluster.kind.nodeImage: kind.nodeImage tag v1.36.4 does not match kubernetesVersion 1.35",
     ),
     (
         "ClusterSettings._node_ports_differ",
@@ -494,8 +614,14 @@ RULES = [
     ),
     (
         "ClusterSettings._vpc_clear_of_services",
-        {"cluster": {**EKS, "kubernetesVersion": "1.34", "serviceSubnet": "10.0.0.0/16"}},
+        {"cluster": {**EKS, "kubernetesVersion": "1.36", "serviceSubnet": "10.0.0.0/16"}},
         "mesh-platform:cluster.eks.vpcCidr: eks.vpcCidr 10.0.0.0/16 overlaps serviceSubnet 10.0.0.0/16",
+    ),
+    (
+        "IstioSettings._at_least_the_floor",
+        {"istio": {"version": "1.30.3"}},
+        "mesh-platform:istio.version: 1.30.3 is older than 1.30.4: below it istiod can report ready before its webhook "
+        "server accepts connections (istio#61049, fixed in 1.30.4)",
     ),
     (
         "CertManagerSettings._acme_issuer_needs_acme",
@@ -582,12 +708,12 @@ RULES = [
     (
         "Settings._istio_runs_on_kubernetes",
         {"istio": {"version": "1.28.4"}},
-        "mesh-platform:istio.version: 1.28.4 is not in the compatibility matrix; supported lines: 1.30",
+        "mesh-platform:istio.version: 1.28.4 is not in the compatibility matrix; supported lines: 1.31",
     ),
     (
         "Settings._calico_runs_on_kubernetes",
-        {"cluster": {**EXISTING, "kubernetesVersion": "1.36"}},
-        "mesh-platform:cluster.kubernetesVersion: 1.36 is outside the Kubernetes range of calico.version v3.31.7 (1.32-1.35,",
+        {"cluster": {**EXISTING, "kubernetesVersion": "1.33"}},
+        "mesh-platform:cluster.kubernetesVersion: 1.33 is outside the Kubernetes range of calico.version v3.32.1 (1.34-1.36,",
     ),
     (
         "Settings._cert_manager_runs_on_kubernetes",
@@ -597,12 +723,12 @@ RULES = [
     (
         "Settings._istio_csr_built_for_istio",
         {"istio": {"ca": "cert-manager"}, "certManager": {"istioCsrVersion": "v0.16.0"}},
-        "mesh-platform:certManager.istioCsrVersion: v0.16.0 is not built for istio.version 1.30.5; use v0.17.x",
+        "mesh-platform:certManager.istioCsrVersion: v0.16.0 is not the istio-csr line for istio.version 1.31.4; use v0.17.x",
     ),
     (
         "Settings._kiali_shipped_with_istio",
         {"observability": {"enabled": True, "kialiVersion": "2.20.0"}},
-        "mesh-platform:observability.kialiVersion: 2.20.0 is outside the Kiali range istio.version 1.30.5 ships (2.22-2.26)",
+        "mesh-platform:observability.kialiVersion: 2.20.0 is outside the Kiali range istio.version 1.31.4 ships (2.26-2.27)",
     ),
     (
         "Settings._node_image_of_kind_release",
@@ -611,8 +737,14 @@ RULES = [
     ),
     (
         "Settings._eks_offers_kubernetes",
-        {"cluster": {**EKS, "kubernetesVersion": "1.36"}},
-        "mesh-platform:cluster.kubernetesVersion: EKS offers no Kubernetes 1.36; supported: 1.33, 1.34, 1.35",
+        {"cluster": {**EKS, "kubernetesVersion": "1.37"}},
+        "mesh-platform:cluster.kubernetesVersion: EKS offers no Kubernetes 1.37; supported: 1.33, 1.34, 1.35, 1.36",
+    ),
+    (
+        "Settings._eks_standard_support_or_the_opt_in",
+        {"cluster": {**EKS, "kubernetesVersion": "1.34"}},
+        "mesh-platform:cluster.kubernetesVersion: EKS Kubernetes 1.34 is in extended support: its standard support ended "
+        "on 2026-12-02 (today is 2026-12-04), and AWS bills extended support per cluster hour",
     ),
 ]
 
@@ -680,7 +812,7 @@ SKIPPED = [
     (
         # The version failed: the image is not judged against the default put in its place.
         "numeric kubernetesVersion",
-        {"cluster": {"kubernetesVersion": 1.34, "kind": {"nodeImage": versions.KIND_NODE_IMAGES["v0.33.0"]["1.34"]}}},
+        {"cluster": {"kubernetesVersion": 1.35, "kind": {"nodeImage": versions.KIND_NODE_IMAGES["v0.33.0"]["1.35"]}}},
         "does not match kubernetesVersion",
     ),
     (
@@ -698,7 +830,7 @@ SKIPPED = [
     (
         # The image failed under its snake_case name: the rule, which names it nodeImage, is skipped all the same.
         "snake_case key",
-        {"cluster": {"kubernetes_version": "1.34", "kind": {"node_image": "x"}}},
+        {"cluster": {"kubernetes_version": "1.35", "kind": {"node_image": "x"}}},
         "does not match kubernetesVersion",
     ),
     (
@@ -767,3 +899,62 @@ def test_a_missing_required_key_says_what_it_is_for() -> None:
         "mesh-platform:cluster.existing.kubeconfig: Field required: path of a kubeconfig file for a cluster you already run "
         "(it must have no CNI but Calico's); required with provider existing"
     ]
+
+
+# --- the Istio rows: each test fails when its row says something else ---------------------------
+
+
+def _istio_range_lines(k8s: str) -> list[str]:
+    return [line for line in _lines({"cluster": {**EXISTING, "kubernetesVersion": k8s}}) if "range of istio.version" in line]
+
+
+@pytest.mark.parametrize("k8s", ["1.31", "1.32", "1.35", "1.36", "1.37"])
+def test_istio_1_31_runs_on_kubernetes_1_32_to_1_36(k8s) -> None:
+    # istio.io announcing-1.31: "officially supported on Kubernetes versions 1.32 to 1.36".
+    outside = k8s in ("1.31", "1.37")
+    assert bool(_istio_range_lines(k8s)) == outside, k8s
+
+
+def test_istio_1_30_is_refused_as_out_of_support_and_names_the_pin(monkeypatch) -> None:
+    refused = [line for line in _lines({"istio": {"version": "1.30.8"}}) if "is refused: Istio 1.30" in line]
+    assert refused and refused[0].startswith("mesh-platform:istio.version: 1.30.8 is refused: Istio 1.30's support")
+    assert refused[0].endswith(f"; use {versions.ISTIO_VERSION}") and "registry.istio.io/release" in refused[0]
+    # Without the row, 1.30 would only be an unknown line, with no reason and no version to use.
+    monkeypatch.delitem(versions.SUPPORT_ENDED, ("istio", "1.30"))
+    assert not [line for line in _lines({"istio": {"version": "1.30.8"}}) if "is refused: Istio 1.30" in line]
+
+
+@pytest.mark.parametrize(
+    ("version", "refused"),
+    [("1.29.9", True), ("1.30.3", True), ("v1.30.3", True), ("1.30.4", False), ("1.30.10", False), ("1.31.0", False)],
+)
+def test_istio_below_the_webhook_readiness_fix_is_refused(version, refused) -> None:
+    floor = [line for line in _lines({"istio": {"version": version}}) if "is older than 1.30.4" in line]
+    assert bool(floor) == refused, version
+    if refused:
+        assert "istio#61049" in floor[0] and floor[0].endswith(f"; use {versions.ISTIO_VERSION}")
+
+
+def test_the_floor_is_the_one_that_refuses(monkeypatch) -> None:
+    monkeypatch.setattr(settings, "ISTIO_MIN_VERSION", "1.30.3")
+    assert not [line for line in _lines({"istio": {"version": "1.30.3"}}) if "is older than" in line]
+
+
+def test_istio_csr_0_17_runs_with_istio_1_31_and_names_what_upstream_tested() -> None:
+    # Accepted: v0.17.0 with the pinned 1.31 (tested upstream through 1.30, nothing says 1.31 breaks it).
+    assert parse({"istio": {"ca": "cert-manager"}}, "dev").cert_manager.istio_csr_version == "v0.17.0"
+    assert versions.minor(versions.ISTIO_VERSION) == "1.31"
+    refused = _lines({"istio": {"ca": "cert-manager"}, "certManager": {"istioCsrVersion": "v0.16.0"}})
+    assert refused == {
+        "mesh-platform:certManager.istioCsrVersion: v0.16.0 is not the istio-csr line for istio.version 1.31.4; "
+        "use v0.17.x (istio-csr 0.17 with Istio 1.31, tested upstream through Istio 1.30)"
+    }
+
+
+def test_every_supported_istio_line_names_its_istio_csr_line_and_how_far_it_is_tested() -> None:
+    for component, line in versions.KUBERNETES_SUPPORT:
+        if component == "istio":
+            csr = versions.ISTIO_CSR_FOR_ISTIO.get(line)
+            assert csr is not None, f"Istio {line} has no istio-csr row"
+            assert csr in versions.ISTIO_CSR_TESTED_THROUGH, f"istio-csr {csr}: how far upstream tests it is not recorded"
+    assert not [line for (c, line) in versions.SUPPORT_ENDED if (c, line) in versions.KUBERNETES_SUPPORT]

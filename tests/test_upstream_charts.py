@@ -23,7 +23,7 @@ TABLE = yaml.safe_load((Path(__file__).parent / "data" / "upstream_charts.yaml")
 NS_LABEL = "kubernetes.io/metadata.name"
 #: What istiod's injector adds to a pod annotated ``sidecar.istio.io/inject: "true"``: the proxy's
 #: 15090 (istio/istio manifests/charts/istio-control/istio-discovery/files/injection-template.yaml and
-#: gateway-injection-template.yaml @1.30.3: containerPort http-envoy-prom 15090) and the agent's
+#: gateway-injection-template.yaml @1.31.0-rc.0: containerPort http-envoy-prom 15090) and the agent's
 #: 15020 (merged metrics) and 15021 (health), served without a declared containerPort.
 INJECTED_PORTS = {15020, 15021, 15090}
 

@@ -1,7 +1,9 @@
 """The routing table as istiod programs it: for each gateway host (and in-mesh host) and path, which
 service, subset and weight answers, and whether every subset really selects pods.
 
-Every rule below is istiod's, read in istio/istio (release-1.30 line) and named where it is used:
+Every rule below is istiod's, read in istio/istio (release-1.30 line; each function named here is the same
+at 1.31.0-rc.0, the nearest stored tag to the pinned 1.31.4, or refactored without a change of result)
+and named where it is used:
 
 - ``pilot/pkg/model/config.go`` ``ResolveShortnameToFQDN``: a VirtualService host (and a destination
   host) without a dot, other than ``*`` and IP addresses, becomes ``<host>.<vs namespace>.svc.cluster.local``.

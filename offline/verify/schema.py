@@ -52,7 +52,7 @@ _POOL = {
         "natOutgoing": {"enum": ["Enabled", "Disabled"]},
         "nodeSelector": _STR,
         "blockSize": {"type": "integer", "minimum": 20, "maximum": 32},
-        # As the CRD (calico v3.31.7 operator.tigera.io_installations.yaml) types them: no enums.
+        # As the CRD (calico v3.32.1 operator.tigera.io_installations.yaml, unchanged from v3.31.7) types them: no enums.
         "allowedUses": {"type": "array", "items": _STR},
         "disableNewAllocations": {"type": "boolean"},
         "disableBGPExport": {"type": "boolean"},

@@ -2,7 +2,8 @@
 
 Istio redirects a pod's inbound TCP to Envoy with iptables rules written at pod start, and the
 ports it leaves out never reach Envoy, so no AuthorizationPolicy applies to them: the CNI layer
-alone decides. As istio/istio (release-1.30 line) writes those rules:
+alone decides. As istio/istio (release-1.30 line; the same at 1.31.0-rc.0, the nearest stored tag to the
+pinned 1.31.4) writes those rules:
 
 - ``manifests/charts/istio-control/istio-discovery/files/injection-template.yaml``: ``istio-init``
   runs ``istio-iptables -b "<traffic.sidecar.istio.io/includeInboundPorts, default *>"`` and

@@ -6,10 +6,12 @@ from the program (components/):
 
 - the real CRDs of the pinned version, verbatim, from a CRD directory (``crd_dir()``:
   ``$MESH_UPSTREAM_CRDS``, else ``../shared/upstream/crds`` beside the checkout; ``make local-crds``
-  fills one from the real charts). They go into the stand-in's ``crds/``, which Helm installs
-  before anything else and never deletes, so the API server validates every custom resource the
-  stack creates as a real cluster does: structural schema, defaults, CEL rules. Where the
-  directory has no CRDs at exactly the pinned version, the nearest older release is used and
+  fills one from the real charts), where the real chart keeps them: its ``crds/`` (Istio's base,
+  cert-manager), which Helm installs before anything else and never deletes, or its templates
+  (Calico's CRD chart since 3.32, ``crds_in: templates`` in the table below), which Helm upgrades
+  and deletes with the release. The API server so validates every custom resource the stack
+  creates as a real cluster does: structural schema, defaults, CEL rules. Where the directory has
+  no CRDs at exactly the pinned version, the nearest older release is used and
   ``CrdSet.substituted`` says so (the itest report names it).
 - what the real chart renders at the pinned version with the stack's release names and values,
   recorded with its sources in tests/data/upstream_charts.yaml: each Deployment and DaemonSet
@@ -44,13 +46,17 @@ STAND_IN = {"mesh-platform.dev/stand-in": "true"}
 #: chart → the version its stand-in is packaged at: the stack's pins (``versions.CHARTS``).
 VERSIONS = {chart: pinned.version for chart, pinned in versions.CHARTS.items()}
 #: chart → (component directory prefix in the CRD directory, the files of a component directory
-#: that hold its CRDs). The same CRDs the real chart installs: tigera-operator's ``crds/``, Istio
-#: base's ``files/crd-all.gen.yaml``, cert-manager's ``templates/crd-*`` (``crds.enabled``).
+#: that hold its CRDs). The same CRDs the real chart installs: Calico's crd.projectcalico.org.v1
+#: chart's ``templates/`` (calico-v3.32.1/crd.projectcalico.org.v1/, with its ``calico/``; since
+#: 3.32 tigera-operator has none), Istio base's ``files/crd-all.gen.yaml``, cert-manager's
+#: ``templates/crd-*`` (``crds.enabled``).
 CRD_COMPONENTS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "tigera-operator": ("calico", ("crds/**/*.yaml",)),
+    versions.CALICO_CRDS_CHART: ("calico", (f"{versions.CALICO_CRDS_CHART}/**/*.yaml",)),
     "base": ("istio", ("crd-all.gen.yaml",)),
     "cert-manager": ("cert-manager", ("*.yaml",)),
 }
+#: Charts whose versions keep their leading ``v`` (Calico's: v3.32.1).
+V_VERSIONS = {"tigera-operator", versions.CALICO_CRDS_CHART}
 #: Pod Security 'restricted' (cert-manager's namespace enforces it): what every stand-in pod runs as.
 RESTRICTED_POD = {"runAsNonRoot": True, "runAsUser": 65532, "seccompProfile": {"type": "RuntimeDefault"}}
 RESTRICTED_CONTAINER = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, "readOnlyRootFilesystem": True}
@@ -73,7 +79,7 @@ class CrdsMissingError(Exception):
 class CrdSet:
     chart: str
     pin: str
-    #: The component directory used, e.g. ``istio-1.30.3``.
+    #: The component directory used, e.g. ``istio-1.31.0-rc.0``.
     used: str
     files: tuple[Path, ...]
 
@@ -98,27 +104,44 @@ def crd_dir() -> Path | None:
     return beside if beside.is_dir() else None
 
 
-def _version(text: str) -> tuple[int, ...] | None:
-    """``v1.30.3`` → (1, 30, 3); None for anything else (a pre-release such as 1.31.0-rc.0 included)."""
-    m = re.fullmatch(r"v?(\d+)\.(\d+)\.(\d+)", text)
-    return tuple(int(x) for x in m.groups()) if m else None
+#: A version as semver orders it: (major, minor, patch, 1 for a release / 0 for a pre-release, the
+#: pre-release's dot-separated parts, numbers before words).
+Version = tuple[int, int, int, int, tuple[tuple[int, int | str], ...]]
+
+
+def _version(text: str) -> Version | None:
+    """``v1.30.3`` → (1, 30, 3, 1, ()); ``1.31.0-rc.0`` → (1, 31, 0, 0, ((1, "rc"), (0, 0))), below
+    1.31.0 and above every 1.30 release, as semver orders them; None for anything else."""
+    m = re.fullmatch(r"v?(\d+)\.(\d+)\.(\d+)(?:-([0-9A-Za-z.-]+))?", text)
+    if not m:
+        return None
+    major, minor, patch = (int(x) for x in m.groups()[:3])
+    if m.group(4) is None:
+        return (major, minor, patch, 1, ())
+    parts = tuple((0, int(p)) if p.isdigit() else (1, p) for p in m.group(4).split("."))
+    return (major, minor, patch, 0, parts)
 
 
 def crd_sets(directory: Path | None) -> list[CrdSet]:
-    """For each chart that installs CRDs: the component directory at its pin, else the nearest older."""
+    """For each chart that installs CRDs: the component directory at its pin, else the nearest older.
+
+    Older as semver orders versions: a pre-release counts below its release, so where the directory
+    holds only ``istio-1.31.0-rc.0`` and ``istio-1.30.3``, a 1.31.4 pin runs on the 1.31 release
+    candidate's CRDs (a substitution, reported), not on the previous minor's.
+    """
     if directory is None or not directory.is_dir():
         raise CrdsMissingError(f"no CRD directory{f' at {directory}' if directory else ''}: {HOW_TO_GET_CRDS}")
     out = []
     for chart, (component, patterns) in CRD_COMPONENTS.items():
         pin = VERSIONS[chart]
         at_most = _version(pin)
-        if at_most is None:
+        if at_most is None or at_most[3] == 0:
             raise CrdsMissingError(f"{chart} is pinned to {pin!r}, not a release version")
         candidates = []
         for d in directory.iterdir():
-            prefix, _, version = d.name.rpartition("-")
-            v = _version(version)
-            if d.is_dir() and prefix == component and v is not None and v <= at_most:
+            named = re.fullmatch(r"(.+?)-(v?\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?)", d.name)
+            v = _version(named.group(2)) if named else None
+            if d.is_dir() and named and named.group(1) == component and v is not None and v <= at_most:
                 candidates.append((v, d))
         if not candidates:
             raise CrdsMissingError(f"{directory} has no {component}-<version> directory at or below {pin}: {HOW_TO_GET_CRDS}")
@@ -210,6 +233,16 @@ def templates(chart: str, table: dict | None = None) -> str:
     return "".join("---\n" + yaml.safe_dump(d, sort_keys=False) for d in docs)
 
 
+def crds_directory(row: dict) -> str:
+    """Where a chart's table row says the real chart keeps its CRDs: ``crds/`` (Helm installs them
+    once, before the rest, and never upgrades or deletes them) unless ``crds_in: templates`` (upgraded
+    and deleted with the release, as Calico's CRD chart does since 3.32)."""
+    where = row.get("crds_in", "crds")
+    if where not in ("crds", "templates"):
+        raise ValueError(f"crds_in must be crds or templates (got {where!r})")
+    return str(where)
+
+
 def package(dest: Path, helm: Path, crds: list[CrdSet]) -> Path:
     """Write every stand-in chart, package each at its pinned version, index: ``dest`` is a repository."""
     dest.mkdir(parents=True, exist_ok=True)
@@ -223,16 +256,17 @@ def package(dest: Path, helm: Path, crds: list[CrdSet]) -> Path:
         meta = {
             "apiVersion": "v2",
             "name": chart,
-            "version": version.removeprefix("v") if chart != "tigera-operator" else version,
+            "version": version if chart in V_VERSIONS else version.removeprefix("v"),
             "description": f"STAND-IN for the {chart} chart: its real CRDs and the workloads, Services, ServiceAccounts "
             "and webhook configurations it renders (mesh-platform local control plane)",
         }
         (d / "Chart.yaml").write_text(yaml.safe_dump(meta, sort_keys=False))
         (d / "templates" / "stand-in.yaml").write_text(templates(chart, table))
         if chart in by_chart:
-            (d / "crds").mkdir()
+            where = d / crds_directory(table[chart])
+            where.mkdir(exist_ok=True)
             for i, f in enumerate(by_chart[chart].files):
-                shutil.copyfile(f, d / "crds" / f"{i:02d}-{f.name}")
+                shutil.copyfile(f, where / f"{i:02d}-{f.name}")
         subprocess.run([str(helm), "package", str(d), "--version", version, "-d", str(dest)], check=True, capture_output=True)
     subprocess.run([str(helm), "repo", "index", str(dest)], check=True, capture_output=True)
     return dest
@@ -242,8 +276,11 @@ def package(dest: Path, helm: Path, crds: list[CrdSet]) -> Path:
 
 #: chart → how its CRDs are read from the real chart, and the file they go to in the directory.
 _FETCH = {
-    # The CRDs sit in the chart's crds/ directory.
-    "tigera-operator": (["show", "crds", "tigera-operator"], "crds/crds.yaml"),
+    # The chart is its CRDs, as templates (upstream: `helm template calico-crds ... | kubectl apply`).
+    versions.CALICO_CRDS_CHART: (
+        ["template", "calico-crds", versions.CALICO_CRDS_CHART],
+        f"{versions.CALICO_CRDS_CHART}/crds.yaml",
+    ),
     # Templated (files/crd-all.gen.yaml through templates/crds.yaml).
     "base": (["template", "istio-base", "base", "--include-crds"], "crd-all.gen.yaml"),
     # Templated only with crds.enabled.

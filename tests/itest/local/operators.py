@@ -5,7 +5,7 @@ awaits (``pulumi.com/waitFor: condition=Ready``). This loop plays those parts, e
 ``DELAY`` seconds, so the waits of pulumi-kubernetes are really exercised:
 
 - ``operator.tigera.io/v1`` Installation: first what tigera-operator's defaulting writes back into
-  its spec (tests/data/tigera_operator.yaml, read in tigera/operator v1.40.15: every IP pool
+  its spec (tests/data/tigera_operator.yaml, read in tigera/operator v1.42.3: every IP pool
   default, the other spec defaults), as a JSON merge patch under the real operator's field manager
   ``operator``, exactly when the real one would (something is missing); then ``Ready`` (what
   tigera-operator reports once calico-node runs);
