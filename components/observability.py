@@ -260,8 +260,8 @@ def kiali_values(args: ObservabilityArgs) -> dict:
                 "enabled": True,
                 "provider": "jaeger",
                 # internal_url since Kiali 2.0 (kiali/kiali #7759, d282bc72b); in_cluster_url is its
-                # deprecated name, still read but logged as a deprecation (config/config.go@v2.26.0:L435,
-                # L445, L1642-L1644).
+                # deprecated name, still read but logged as a deprecation (config/config.go@v2.27.0:L433,
+                # L443, L1693-L1695).
                 "internal_url": f"http://jaeger.{args.namespace}.svc.cluster.local:{JAEGER_UI_PORT}",
                 "use_grpc": False,
             },

@@ -75,10 +75,10 @@ JETSTACK_REPO = "https://charts.jetstack.io"
 #: the default jobs into the ``scrapeConfigs`` map, which the stack unsets (components/observability.py).
 PROMETHEUS_CHART_VERSION = "29.25.0"
 PROMETHEUS_REPO = "https://prometheus-community.github.io/helm-charts"
-#: kiali-server chart, from the range Istio ships for its minor (``KIALI_FOR_ISTIO`` below): 2.26.0 with
-#: Istio 1.30. With Istio 1.31 it is 2.27.0, the only 2.27 chart (kiali/helm-charts docs/index.yaml); its
-#: chart files equal 2.26.0's (``git diff v2.26.0 v2.27.0 -- kiali-server`` is empty).
-KIALI_CHART_VERSION = "2.26.0"
+#: kiali-server chart, from the range Istio ships for its minor (``KIALI_FOR_ISTIO`` below): Istio 1.31
+#: ships 2.27.0, the only 2.27 chart (kiali/helm-charts docs/index.yaml); its chart files equal 2.26.0's
+#: (``git diff v2.26.0 v2.27.0 -- kiali-server`` is empty).
+KIALI_CHART_VERSION = "2.27.0"
 KIALI_REPO = "https://kiali.org/helm-charts"
 #: Sample workloads: a static HTTP echo server (no shell, runs as any UID, read-only root works)
 #: and curl for the in-mesh client and the callers. Digests: the multi-arch index of each tag.

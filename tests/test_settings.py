@@ -24,7 +24,7 @@ def test_defaults_are_pinned() -> None:
     assert s.calico.version == "v3.32.1" and s.istio.version == "1.31.4"
     assert s.cluster.kubernetes_version == "1.36" and s.cluster.kind.node_image.startswith("kindest/node:v1.36.4@sha256:")
     assert s.cert_manager.version == "v1.21.2" and s.cert_manager.istio_csr_version == "v0.17.0"
-    assert s.observability.kiali_version == "2.26.0"
+    assert s.observability.kiali_version == "2.27.0"
     assert s.istio.ca == "istiod" and s.istio.cni is False
     assert s.cluster_name == "mesh-dev"
     assert [svc.name for svc in s.apps.services] == ["my-service", "frontend"]
@@ -222,7 +222,7 @@ REFUSED = [
     (
         "kiali outside istio's range",
         {"observability": {"enabled": True, "kialiVersion": "2.20.0"}},
-        ["mesh-platform:observability.kialiVersion: 2.20.0 is outside the Kiali range istio.version 1.31.4 ships (2.26-2.27)"],
+        ["mesh-platform:observability.kialiVersion: 2.20.0 is outside the Kiali range istio.version 1.31.4 ships (2.27-2.27)"],
     ),
     (
         "node image of another kind release",
@@ -728,7 +728,7 @@ RULES = [
     (
         "Settings._kiali_shipped_with_istio",
         {"observability": {"enabled": True, "kialiVersion": "2.20.0"}},
-        "mesh-platform:observability.kialiVersion: 2.20.0 is outside the Kiali range istio.version 1.31.4 ships (2.26-2.27)",
+        "mesh-platform:observability.kialiVersion: 2.20.0 is outside the Kiali range istio.version 1.31.4 ships (2.27-2.27)",
     ),
     (
         "Settings._node_image_of_kind_release",
