@@ -111,9 +111,10 @@ def test_a_dead_key_and_a_bump_without_rereading_are_caught(monkeypatch) -> None
 
 #: ``<file>@<tag>:L<line>`` (or ``<file> @<tag>``) in a source: the git tag the file was read at.
 CITED_TAG = re.compile(r"@ ?([0-9A-Za-z][\w.+-]*?)(?=:L\d|[\s,;)]|$)")
-#: Charts whose sources still cite commits rather than tags. Each must still fail the check below, so
-#: it leaves this set once it is re-read at its tag; every other chart must pass.
-NOT_YET_AT_TAGS = {"base", "istiod", "gateway", "tigera-operator"}
+#: Charts whose sources do not all cite the pinned tag yet: Istio's name their nearest stored tag in a
+#: YAML comment, not in each source, and istiod's MeshConfig source is a docs page. Each must still fail
+#: the check below, so it leaves this set once its sources say so; every other chart must pass.
+NOT_YET_AT_TAGS = {"base", "istiod", "gateway"}
 
 
 def _version_of(tag: str) -> str:
