@@ -112,6 +112,7 @@ if s.cert_manager.enabled:
             version=s.cert_manager.version,
             acme=s.cert_manager.acme,
             charts=s.charts,
+            replicas=s.cert_manager.replicas,
             after=[edges.wait(edges.CALICO_BEFORE_CERT_MANAGER, calico.ready)],
         ),
         opts=on_cluster,

@@ -492,6 +492,9 @@ class CertManagerSettings(_Settings):
     challenge, which stays served."""
     acme: AcmeSettings | None = None
     """The ACME account; required with ``gatewayIssuer: mesh-platform-acme``."""
+    replicas: Annotated[int, Field(ge=1, le=5)] | None = None
+    """Replicas of cert-manager's controller (1-5; the chart's ``replicaCount``); they elect one
+    leader, the others stand by. Unset: the chart's default, 1."""
 
     @rule("gatewayIssuer", "acme")
     def _acme_issuer_needs_acme(self) -> Iterator[Problem]:

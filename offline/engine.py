@@ -24,6 +24,7 @@ import pulumi
 import yaml
 from google.protobuf import json_format
 
+from offline import remote
 from offline.thirdparty import pulumi_sdk
 from offline.thirdparty.pulumi_sdk import OUTPUT_VALUE_SIG, RESOURCE_SIG, SECRET_SIG, SIG_KEY
 
@@ -141,7 +142,11 @@ class StackMocks(pulumi.runtime.Mocks):
             # The kind network probe prints the Docker network's subnets; the other commands a kubeconfig.
             outputs["stdout"] = FAKE_KIND_SUBNETS if args.name.endswith("-kind-network") else FAKE_KUBECONFIG
         if args.typ == "kubernetes:helm.sh/v3:Release":
-            outputs["status"] = {"status": "deployed", "name": args.inputs.get("name"), "namespace": args.inputs.get("namespace")}
+            outputs["status"] = self.release_status(args.inputs)
+        if not args.custom and remote.known(args.typ):
+            # A remote component's outputs are its children's (offline/remote_components.yaml).
+            (child,) = remote.construct(args.typ, args.name, args.inputs)
+            outputs.update({out: self.release_status(child.inputs) for out in remote.behaviour(args.typ)["outputs"]})
         if args.typ == "eks:index:Cluster":
             outputs["kubeconfigJson"] = json.dumps(yaml.safe_load(FAKE_KUBECONFIG))
             outputs["clusterSecurityGroupId"] = "sg-cluster"
@@ -154,6 +159,10 @@ class StackMocks(pulumi.runtime.Mocks):
             outputs["privateSubnetIds"] = ["subnet-private-a", "subnet-private-b"]
             outputs["publicSubnetIds"] = ["subnet-public-a", "subnet-public-b"]
         return outputs
+
+    @staticmethod
+    def release_status(inputs: dict[str, Any]) -> dict[str, Any]:
+        return {"status": "deployed", "name": inputs.get("name"), "namespace": inputs.get("namespace")}
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
         """The invoke's result and no check failures (MockMonitor.Invoke takes the pair; it iterates
@@ -196,7 +205,31 @@ class RecordingMonitor(pulumi_sdk.Monitor):
                 inputs=inputs,
             )
         )
+        if request.remote and remote.known(request.type):
+            self._construct(request, response.urn, inputs)
         return response
+
+    def _construct(self, request: Any, urn: str, inputs: dict[str, Any]) -> None:
+        """Record the children a remote component's plugin would register (offline/remote.py): no
+        plugin runs here. Each is a child of the component, with the provider of its package from
+        the component's providers, no dependencies of its own (it waits for what the component
+        waits for, through its parent) and the component's protect flag (the Go SDK's children
+        inherit it: pulumi/pulumi sdk/v3 go/pulumi/context.go, ``parent.getProtect()``)."""
+        for child in remote.construct(request.type, request.name, inputs):
+            provider = request.providers.get(child.type.split(":", 1)[0])
+            self.recording.resources.append(
+                Registration(
+                    urn=self.make_urn(urn, child.type, child.name),
+                    type=child.type,
+                    name=child.name,
+                    parent=urn,
+                    provider=provider.rsplit("::", 1)[0] if provider else None,
+                    dependencies=[],
+                    protect=bool(request.protect),
+                    custom=True,
+                    inputs=child.inputs,
+                )
+            )
 
     def _respond(self, request: Any, inputs: dict[str, Any]) -> Any:
         """What ``MockMonitor.RegisterResource`` answers, without its round trip through Python values.

@@ -26,6 +26,14 @@ Both paths, what a recording needs:
 - ``pulumi.runtime.settings.set_root_resource`` (not exported): ``set_mocks`` makes a root Stack of
   its own, which :func:`install_mocks` forgets so that the program's Stack collects the exports.
   Gone: AttributeError; no longer effective: set_mocks' Stack collects the exports, not the program's.
+- ``pulumi.runtime.settings.SETTINGS.callbacks`` (where the SDK keeps its callback server): a
+  resource with ``transforms`` (components/cert_manager.py) has the SDK register each with that
+  server, which it starts on first use: a gRPC server on loopback, whose threads stay in the
+  process and make every later ``fork`` (the connectivity analysis' workers) print gRPC's
+  "skipping fork() handlers" to stderr. :func:`install_mocks` puts :class:`Callbacks` there
+  instead, which hands out the callback references and serves nothing: the mock engine runs no
+  transform (``MockMonitor`` does not either). Ignored by the SDK: a server starts as before, and
+  tests/test_thirdparty.py's one-line stderr check fails.
 - ``pulumi.runtime.settings.SETTINGS.rpc_manager`` and ``.outputs``: :func:`forget_run` clears them
   after every run, as ``pulumi.runtime.test`` does. A failed run leaves calls and outputs there that
   the next run in the same process would wait on (tests/test_engine.py, a failing mock).
@@ -65,7 +73,7 @@ from pulumi.runtime import mocks as sdk_mocks
 from pulumi.runtime import resource as sdk_resource
 from pulumi.runtime import rpc
 from pulumi.runtime import settings as sdk_settings
-from pulumi.runtime.proto import resource_pb2, source_pb2
+from pulumi.runtime.proto import callback_pb2, resource_pb2, source_pb2
 
 from offline.thirdparty import UntestedVersionError, untested
 
@@ -128,10 +136,26 @@ class Monitor(_MockMonitor):
         return super().SupportsFeature(request)
 
 
+class Callbacks:
+    """What the SDK registers a resource's transforms with, in place of its callback server: the
+    references it sends to the engine, and no server (the mock engine calls no transform)."""
+
+    TARGET = "offline-engine"
+
+    def __init__(self) -> None:
+        self.transforms: dict[Any, str] = {}
+
+    def register_transform(self, transform: Any) -> Any:
+        token = self.transforms.setdefault(transform, f"transform-{len(self.transforms)}")
+        return callback_pb2.Callback(token=token, target=self.TARGET)
+
+
 def install_mocks(mocks: pulumi.runtime.Mocks, monitor: Monitor, project: str, stack: str) -> None:
-    """``pulumi.runtime.set_mocks`` with ``monitor``, without the root Stack it makes of its own."""
+    """``pulumi.runtime.set_mocks`` with ``monitor``, without the root Stack it makes of its own,
+    and :class:`Callbacks` where the SDK would start its callback server."""
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
     sdk_settings.set_root_resource(None)  # type: ignore[arg-type]
+    sdk_settings.SETTINGS.callbacks = Callbacks()
 
 
 def forget_run() -> None:

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from itest.local import build
+from itest.local import build, certmanager_plugin
 from itest.local.charts import CrdsMissingError
 from itest.local.controlplane import ControlPlane
 from offline.engine import ROOT
@@ -33,7 +33,9 @@ SCENARIOS = {
     "test_preview_after_up_is_a_no_op": "3-no-op-preview",
     "test_config_change_updates_in_place": "4-config-change",
     "test_installation_changes_after_the_operator_wrote_its_defaults": "8-installation-after-operator-defaults",
+    "test_cert_manager_through_the_package_plugin_updates_its_release": "9-cert-manager-package-update",
     "test_destroy_leaves_nothing": "5-destroy",
+    "test_a_stack_made_before_keeps_its_cert_manager_release": "10-cert-manager-release-migrated",
     "test_destroy_with_the_api_server_stopped": "6-unreachable-destroy",
     "test_bad_config_fails_cleanly_and_every_stack_file_is_accepted": "7-bad-config-and-stack-files",
 }
@@ -104,6 +106,10 @@ def plane():
             provider_kubernetes={
                 "code": f"pulumi-kubernetes v{build.PROVIDER_CODE} ({build.PROVIDER})",
                 "installed_as_plugin": build.PROVIDER_AS,
+            },
+            plugin_kubernetes_cert_manager={
+                "code": certmanager_plugin.DESCRIPTION,
+                "installed_as_plugin": certmanager_plugin.VERSION,
             },
             kubernetes=build.K8S,
             crds=[c.report() for c in cp.crds],

@@ -6,7 +6,9 @@ against the program's own idea of it. ``make itest`` runs them; ``make test`` le
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import gzip
 import json
 import shutil
 import time
@@ -300,6 +302,48 @@ def test_installation_changes_after_the_operator_wrote_its_defaults(project: Pro
     project.pulumi("preview", "--expect-no-changes", "--stack", STACK)
 
 
+# --- 9 ------------------------------------------------------------------------------------------
+
+PACKAGE = "kubernetes-cert-manager:index:CertManager"
+
+
+def helm_releases(project: Project, namespace: str, name: str) -> list[dict]:
+    """Helm's own record of a release on the API server, every revision, oldest first: its storage
+    Secrets (``sh.helm.release.v1.<name>.v<revision>``), each a base64, gzipped JSON document."""
+    selector = {"labelSelector": f"owner=helm,name={name}"}
+    found = project.cp.kube.get(f"/api/v1/namespaces/{namespace}/secrets", params=selector)["items"]
+    out = [json.loads(gzip.decompress(base64.b64decode(base64.b64decode(s["data"]["release"])))) for s in found]
+    return sorted(out, key=lambda r: r["version"])
+
+
+def test_cert_manager_through_the_package_plugin_updates_its_release(project: Project) -> None:
+    # Up: the program registered the package's component (remote); the plugin, not the program,
+    # registered the Helm release under it, with the stack's Kubernetes provider.
+    state = json.loads(project.pulumi("stack", "export", "--stack", STACK).stdout)["deployment"]["resources"]
+    (component,) = [r for r in state if r["type"] == PACKAGE]
+    (release,) = [r for r in state if r["type"] == "kubernetes:helm.sh/v3:Release" and r.get("parent") == component["urn"]]
+    assert release["urn"].endswith("::cert-manager-install-helm"), release["urn"]
+    assert release["provider"].split("::")[-2] == "cluster-k8s", release["provider"]
+    providers = [r for r in state if r["type"] == "pulumi:providers:kubernetes-cert-manager"]
+    assert providers and providers[0]["inputs"].get("version") == "0.2.0", providers
+    first = helm_releases(project, "cert-manager", "cert-manager")
+    assert first and first[-1]["info"]["status"] == "deployed"
+    assert first[-1]["config"] == {"crds": {"enabled": True, "keep": True}, "clusterResourceNamespace": "cert-manager"}
+    assert first[-1]["chart"]["metadata"]["name"] == "cert-manager"
+
+    # Update: a cert-manager value through the stack's config, between two `up`s.
+    project.write(project.config(apps=CHANGED_APPS, calico={"encapsulation": "VXLANCrossSubnet"}, certManager={"replicas": 2}))
+    preview = json.loads(project.pulumi("preview", "--json", "--stack", STACK).stdout)
+    changed = {s["urn"].rsplit("::", 1)[-1]: s["op"] for s in preview.get("steps") or [] if s["op"] not in ("same", "read")}
+    assert changed == {"cert-manager-install-helm": "update"}, changed
+    with timed("cert_manager_update"):
+        project.pulumi("up", "--yes", "--skip-preview", "--stack", STACK)
+    after = helm_releases(project, "cert-manager", "cert-manager")
+    assert after[-1]["version"] == first[-1]["version"] + 1 and after[-1]["info"]["status"] == "deployed"
+    assert after[-1]["config"] == {**first[-1]["config"], "replicaCount": 2}, after[-1]["config"]
+    project.pulumi("preview", "--expect-no-changes", "--stack", STACK)
+
+
 # --- 5 ------------------------------------------------------------------------------------------
 
 
@@ -312,8 +356,98 @@ def test_destroy_leaves_nothing(project: Project) -> None:
     wait_for("the stack's namespaces gone", lambda: all(live(project, n) is None for n in namespaces), 120)
     left = [key(o) for o in rendered if live(project, o) is not None]
     assert not left, left
+    # cert-manager went with it: the package's release is uninstalled (Helm keeps no record of it).
+    assert not helm_releases(project, "cert-manager", "cert-manager")
     state = json.loads(project.pulumi("stack", "export", "--stack", STACK).stdout)
     assert not state["deployment"].get("resources"), "resources left in the state"
+
+
+# --- 10 -----------------------------------------------------------------------------------------
+
+#: A stack made before cert-manager came from its package: the component registered the release
+#: itself, as ``cert-manager-install``. Then the same component with the package's component and
+#: the program's own alias transform (components/cert_manager.py). Both use the project's name and
+#: the component's type and name, so the URNs are the real stack's.
+_MIGRATION = """
+import pulumi
+import pulumi_kubernetes as k8s
+
+KUBECONFIG, MIRROR, VERSION, NOW = {kubeconfig!r}, {mirror!r}, {version!r}, {now!r}
+provider = k8s.Provider("k8s", kubeconfig=open(KUBECONFIG).read())
+
+
+class CertManager(pulumi.ComponentResource):
+    def __init__(self) -> None:
+        super().__init__("mesh-platform:index:CertManager", "cert-manager", None, pulumi.ResourceOptions(providers=[provider]))
+        ns = k8s.core.v1.Namespace("cert-manager-ns", metadata={{"name": "cert-manager"}}, opts=pulumi.ResourceOptions(parent=self))
+        if not NOW:
+            k8s.helm.v3.Release(
+                "cert-manager-install", name="cert-manager", chart="cert-manager", version=VERSION,
+                repository_opts={{"repo": MIRROR}}, namespace="cert-manager",
+                values={{"crds": {{"enabled": True, "keep": True}}, "clusterResourceNamespace": "cert-manager"}},
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[ns]),
+            )
+        else:
+            import pulumi_kubernetes_cert_manager as kcm
+            from components.cert_manager import CertManager as Ours
+
+            kcm.CertManager(
+                "cert-manager-install", cluster_resource_namespace="cert-manager",
+                helm_options=kcm.ReleaseArgs(
+                    name="cert-manager", chart="cert-manager", version=VERSION,
+                    repository_opts=kcm.RepositoryOptsArgs(repo=MIRROR), namespace="cert-manager",
+                    values={{"crds": {{"enabled": True, "keep": True}}}},
+                ),
+                opts=pulumi.ResourceOptions(
+                    parent=self, depends_on=[ns], transforms=[Ours._keep_former_release(self, "cert-manager-install")]
+                ),
+            )
+
+
+CertManager()
+"""
+
+
+def test_a_stack_made_before_keeps_its_cert_manager_release(plane) -> None:
+    from mesh_platform.versions import CERT_MANAGER_VERSION
+
+    p = Project(plane, name="migration", program=False)
+    stack = "migration"
+
+    def program(now: bool) -> None:
+        text = _MIGRATION.format(kubeconfig=str(plane.kubeconfig), mirror=plane.mirror, version=CERT_MANAGER_VERSION, now=now)
+        (p.dir / "__main__.py").write_text(text)
+
+    program(now=False)
+    (p.dir / "stacks" / f"Pulumi.{stack}.yaml").write_text("config: {}\n")
+    p.pulumi("stack", "init", stack, "--secrets-provider", "passphrase")
+    p.pulumi("up", "--yes", "--skip-preview", "--stack", stack, timeout=600)
+    before = helm_releases(p, "cert-manager", "cert-manager")
+    assert len(before) == 1 and before[0]["info"]["status"] == "deployed"
+
+    program(now=True)
+    preview = json.loads(p.pulumi("preview", "--json", "--stack", stack).stdout)
+    # The preview lists every step but the unchanged ones: the package's release is unchanged (an
+    # alias of the former one), no release is created, replaced or deleted.
+    releases = {s["urn"]: s["op"] for s in preview.get("steps") or [] if s["urn"].split("::")[-2].endswith("helm.sh/v3:Release")}
+    assert not releases, releases
+    assert set(preview["changeSummary"]) == {"create", "same"} and preview["changeSummary"]["create"] == 1, preview[
+        "changeSummary"
+    ]
+    with timed("cert_manager_migration"):
+        p.pulumi("up", "--yes", "--skip-preview", "--stack", stack, timeout=600)
+    # The same Helm release, not touched: one revision, its values as they were.
+    after = helm_releases(p, "cert-manager", "cert-manager")
+    assert [(r["version"], r["info"]["status"], r["config"]) for r in after] == [(1, "deployed", before[0]["config"])], after
+    state = json.loads(p.pulumi("stack", "export", "--stack", stack).stdout)["deployment"]["resources"]
+    kept = [r["urn"] for r in state if r["type"] == "kubernetes:helm.sh/v3:Release"]
+    assert len(kept) == 1 and kept[0].endswith("::cert-manager-install-helm"), kept
+    p.pulumi("destroy", "--yes", "--skip-preview", "--stack", stack, timeout=600)
+    wait_for(
+        "the migration stack's namespace gone",
+        lambda: live(p, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "cert-manager"}}) is None,
+        120,
+    )
 
 
 # --- 6 ------------------------------------------------------------------------------------------

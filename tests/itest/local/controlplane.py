@@ -32,7 +32,7 @@ from pathlib import Path
 import requests
 import yaml
 
-from . import build, charts, pki
+from . import build, certmanager_plugin, charts, pki
 from .operators import Operators
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -249,7 +249,8 @@ class ControlPlane:
         return bool(self.kube.get("/api/v1/namespaces/default/serviceaccounts").get("items"))
 
     def _cli(self) -> None:
-        """bin/: the built pulumi, the language host, the kubernetes plugin installed for the SDK's version."""
+        """bin/: the built pulumi, the language host, the kubernetes plugin installed for the SDK's
+        version, and the STAND-IN kubernetes-cert-manager plugin (tests/itest/local/certmanager_plugin.py)."""
         self.bin_dir.mkdir(parents=True, exist_ok=True)
         for target in (self.bins["pulumi"] / "pulumi",):
             link = self.bin_dir / target.name
@@ -270,6 +271,8 @@ class ControlPlane:
         )  # fmt: skip
         if done.returncode != 0:
             raise RuntimeError(f"pulumi plugin install resource kubernetes {build.PROVIDER_AS} failed: {done.stderr.strip()}")
+        # cert-manager's package is a remote component: the STAND-IN plugin of its name and version.
+        certmanager_plugin.install(self.bin_dir / "pulumi", self.dir / "plugins", self.env())
 
     def env(self) -> dict[str, str]:
         return {
