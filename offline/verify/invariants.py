@@ -162,9 +162,15 @@ def pinned(objects: Iterable[dict[str, Any]], recording: Recording | None = None
     return out
 
 
+#: The names of Istio's Helm charts (istio/istio manifests/charts/{base,istio-cni,istio-control/
+#: istio-discovery,gateway}/Chart.yaml ``name``). A release is Istio's by its chart, never by the
+#: repository it came from: a mirror or ``charts.repos`` serves the same charts under any URL.
+ISTIO_CHARTS = frozenset({"base", "cni", "istiod", "gateway"})
+
+
 def _is_istio(r: Any) -> bool:
-    repo = str((r.inputs.get("repositoryOpts") or {}).get("repo", ""))
-    return r.custom and ("istio.io" in r.type or repo.startswith("https://istio-release"))
+    release = r.type == "kubernetes:helm.sh/v3:Release" and r.inputs.get("chart") in ISTIO_CHARTS
+    return r.custom and ("istio.io" in r.type or release)
 
 
 def ordering(recording: Recording) -> list[Violation]:
