@@ -160,14 +160,22 @@ def scrape_configs(args: ObservabilityArgs) -> list[dict]:
             ],
         }
 
-    # The chart's own kubernetes-pods job, limited to the namespaces the policy admits (elsewhere,
-    # e.g. cert-manager's or Kiali's annotated pods, it would only collect down targets).
+    # The chart's own kubernetes-pods job (charts/prometheus/values.yaml@prometheus-29.25.0:L982-L1033,
+    # relabelings unchanged), limited to the namespaces the policy admits (elsewhere, e.g. cert-manager's
+    # or Kiali's annotated pods, it would only collect down targets).
     annotated_pods = {
         "job_name": "kubernetes-pods",
         "honor_labels": True,
         "kubernetes_sd_configs": [{"role": "pod", "namespaces": {"names": list(pod_scrape_namespaces(args))}}],
         "relabel_configs": [
             {"source_labels": ["__meta_kubernetes_pod_annotation_prometheus_io_scrape"], "action": "keep", "regex": "true"},
+            {"source_labels": ["__meta_kubernetes_pod_annotation_prometheus_io_scrape_slow"], "action": "drop", "regex": "true"},
+            {
+                "source_labels": ["__meta_kubernetes_pod_annotation_prometheus_io_scheme"],
+                "action": "replace",
+                "regex": "(https?)",
+                "target_label": "__scheme__",
+            },
             {
                 "source_labels": ["__meta_kubernetes_pod_annotation_prometheus_io_path"],
                 "action": "replace",
@@ -177,14 +185,27 @@ def scrape_configs(args: ObservabilityArgs) -> list[dict]:
             {
                 "source_labels": ["__meta_kubernetes_pod_annotation_prometheus_io_port", "__meta_kubernetes_pod_ip"],
                 "action": "replace",
+                "regex": r"(\d+);(([A-Fa-f0-9]{1,4}::?){1,7}[A-Fa-f0-9]{1,4})",
+                "replacement": "[$2]:$1",
+                "target_label": "__address__",
+            },
+            {
+                "source_labels": ["__meta_kubernetes_pod_annotation_prometheus_io_port", "__meta_kubernetes_pod_ip"],
+                "action": "replace",
                 "regex": r"(\d+);((([0-9]+?)(\.|$)){4})",
                 "replacement": "$2:$1",
                 "target_label": "__address__",
+            },
+            {
+                "action": "labelmap",
+                "regex": "__meta_kubernetes_pod_annotation_prometheus_io_param_(.+)",
+                "replacement": "__param_$1",
             },
             {"action": "labelmap", "regex": "__meta_kubernetes_pod_label_(.+)"},
             {"source_labels": ["__meta_kubernetes_namespace"], "action": "replace", "target_label": "namespace"},
             {"source_labels": ["__meta_kubernetes_pod_name"], "action": "replace", "target_label": "pod"},
             {"source_labels": ["__meta_kubernetes_pod_phase"], "regex": "Pending|Succeeded|Failed|Completed", "action": "drop"},
+            {"source_labels": ["__meta_kubernetes_pod_node_name"], "action": "replace", "target_label": "node"},
         ],
     }
     return [
@@ -209,14 +230,21 @@ def prometheus_values(args: ObservabilityArgs) -> dict:
             "retention": "2d",
             "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}},
         },
-        # The chart's default scrape_configs (charts/prometheus/values.yaml, serverFiles."prometheus.yml";
-        # read at chart 27.46.0, the stored version nearest the pin) include jobs this namespace's policy
-        # blocks: kubernetes-service-endpoints (CoreDNS 9153), kubernetes-nodes and -cadvisor, the
-        # pushgateway and blackbox probes, and kubernetes-pods in every namespace. Helm replaces a list
-        # value whole, so this list is the complete set of jobs; templates/cm.yaml renders it under
-        # ``scrape_configs`` and appends ``extraScrapeConfigs`` (left empty).
+        # The complete set of jobs: ``PROMETHEUS_VALUES_FILES`` unsets the chart's own (``scrapeConfigs``),
+        # and templates/cm.yaml@prometheus-29.25.0:L66-L68 renders this list under ``scrape_configs``
+        # (``extraScrapeConfigs`` stays empty, values.yaml:L1089).
         "serverFiles": {"prometheus.yml": {"scrape_configs": scrape_configs(args)}},
     }
+
+
+#: Values files for the prometheus chart, read before ``prometheus_values``. Since chart 28.0 the
+#: chart's default jobs are the ``scrapeConfigs`` map (charts/prometheus/values.yaml@prometheus-29.25.0:
+#: L812-L1084), rendered next to any list of our own (templates/cm.yaml:L54-L73): jobs the observability
+#: policies block (kubernetes-service-endpoints, -nodes, -nodes-cadvisor, the pushgateway and blackbox
+#: probes, kubernetes-pods in every namespace) and a second ``prometheus`` job, which Prometheus refuses.
+#: ``scrapeConfigs: null`` unsets them (README.md:L80-L96, "To 28.0"), sent in a values file, the way
+#: pulumi-kubernetes documents for a ``null`` (``helm_release``). offline/verify/scrapes.py checks the jobs.
+PROMETHEUS_VALUES_FILES = ("scrapeConfigs: null\n",)
 
 
 def kiali_values(args: ObservabilityArgs) -> dict:
@@ -231,8 +259,10 @@ def kiali_values(args: ObservabilityArgs) -> dict:
             "tracing": {
                 "enabled": True,
                 "provider": "jaeger",
-                # Kiali v2 reads in_cluster_url (config.go TracingConfig); internal_url would be dropped.
-                "in_cluster_url": f"http://jaeger.{args.namespace}.svc.cluster.local:{JAEGER_UI_PORT}",
+                # internal_url since Kiali 2.0 (kiali/kiali #7759, d282bc72b); in_cluster_url is its
+                # deprecated name, still read but logged as a deprecation (config/config.go@v2.27.0:L433,
+                # L443, L1693-L1695).
+                "internal_url": f"http://jaeger.{args.namespace}.svc.cluster.local:{JAEGER_UI_PORT}",
                 "use_grpc": False,
             },
             "grafana": {"enabled": False},
@@ -335,9 +365,9 @@ class Observability(pulumi.ComponentResource):
             for m in network_policies(args)
         ]
         after_policies = pulumi.ResourceOptions(parent=self, depends_on=[namespace, *policies])
-        for release, chart, version, values in (
-            ("prometheus", "prometheus", args.prometheus_version, prometheus_values(args)),
-            ("kiali", "kiali-server", args.kiali_version, kiali_values(args)),
+        for release, chart, version, values, files in (
+            ("prometheus", "prometheus", args.prometheus_version, prometheus_values(args), PROMETHEUS_VALUES_FILES),
+            ("kiali", "kiali-server", args.kiali_version, kiali_values(args), ()),
         ):
             helm_release(
                 f"{name}-{release}",
@@ -347,6 +377,7 @@ class Observability(pulumi.ComponentResource):
                 repo=args.charts.repo(chart),
                 namespace=args.namespace,
                 values=values,
+                values_files=files,
                 opts=after_policies,
             )
         deployment, service = jaeger_manifests(args)

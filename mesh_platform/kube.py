@@ -6,6 +6,7 @@ rest of the program never asks where the cluster came from.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal, Protocol
 
 import pulumi
@@ -63,9 +64,23 @@ def kubernetes_provider(
 
 
 def helm_release(
-    name: str, *, release: str, chart: str, version: str, repo: str, namespace: str, values: dict, opts: pulumi.ResourceOptions
+    name: str,
+    *,
+    release: str,
+    chart: str,
+    version: str,
+    repo: str,
+    namespace: str,
+    values: dict,
+    opts: pulumi.ResourceOptions,
+    values_files: Sequence[str] = (),
 ) -> k8s.helm.v3.Release:
-    """A pinned chart as a Helm v3 Release: awaited until its resources are ready, hooks run (unlike Chart v4)."""
+    """A pinned chart as a Helm v3 Release: awaited until its resources are ready, hooks run (unlike Chart v4).
+
+    ``values_files``: YAML texts Helm reads before ``values`` (``valueYamlFiles``): where a ``null`` that
+    unsets a chart default goes. pulumi-kubernetes documents values files as the way to send one from
+    Python, and keeps their ``null`` from provider 4.30.0 on (CHANGELOG.md 4.30.0, #2997).
+    """
     return k8s.helm.v3.Release(
         name,
         name=release,
@@ -74,6 +89,7 @@ def helm_release(
         repository_opts={"repo": repo},
         namespace=namespace,
         values=values,
+        value_yaml_files=[pulumi.StringAsset(text) for text in values_files] or None,
         opts=opts,
     )
 

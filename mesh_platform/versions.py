@@ -58,14 +58,27 @@ RETIRED_CHART_HOSTS: dict[str, str] = {
     "istio-release.storage.googleapis.com": "retired by Istio in December 2026 (istio.io blog retirement-of-gcp); "
     f"use {ISTIO_REPO}",
 }
-CERT_MANAGER_VERSION = "v1.21.1"
+#: cert-manager v1.21.2 (2026-09-10 on the Go module proxy), a security release: the ACME and Vault
+#: issuers no longer copy untrusted response bodies into status and Events, ACME bodies are capped at
+#: 16 MiB, ambient AWS credential use is tightened for namespaced Vault Issuers, Go CVE fixes ("All
+#: users should upgrade"; the v1.21.2 release notes, read as gitlab.com/sylva-projects/sylva-core merge
+#: request 9292 reproduces them). Its chart and CRDs equal v1.21.1's (tests/data/chart_values.yaml).
+CERT_MANAGER_VERSION = "v1.21.2"
 #: istio-csr's release built against the Istio minor in use (``ISTIO_CSR_FOR_ISTIO`` below).
 ISTIO_CSR_VERSION = "v0.17.0"
 JETSTACK_REPO = "https://charts.jetstack.io"
-PROMETHEUS_CHART_VERSION = "27.42.0"
+#: prometheus chart 29.25.0, Prometheus v3.13.2 (Chart.yaml:L4-L5 @prometheus-29.25.0): the newest stored
+#: chart of the 3.13 LTS line, supported until 2027-07-31; a non-LTS minor gets fixes for its six weeks
+#: only (prometheus/docs docs/introduction/release-cycle.md). 29.26.0 and 29.27.0 move to v3.14.0 and
+#: change nothing else of the chart (``git diff prometheus-29.25.0 prometheus-29.27.0 -- charts/prometheus``:
+#: Chart.yaml, Chart.lock); 27.x ends at 27.52.0 with Prometheus v3.8.1, long out of support. 28.0 moved
+#: the default jobs into the ``scrapeConfigs`` map, which the stack unsets (components/observability.py).
+PROMETHEUS_CHART_VERSION = "29.25.0"
 PROMETHEUS_REPO = "https://prometheus-community.github.io/helm-charts"
-#: kiali-server chart, from the range Istio ships for its minor (``KIALI_FOR_ISTIO`` below).
-KIALI_CHART_VERSION = "2.26.0"
+#: kiali-server chart, from the range Istio ships for its minor (``KIALI_FOR_ISTIO`` below): Istio 1.31
+#: ships 2.27.0, the only 2.27 chart (kiali/helm-charts docs/index.yaml); its chart files equal 2.26.0's
+#: (``git diff v2.26.0 v2.27.0 -- kiali-server`` is empty).
+KIALI_CHART_VERSION = "2.27.0"
 KIALI_REPO = "https://kiali.org/helm-charts"
 #: Sample workloads: a static HTTP echo server (no shell, runs as any UID, read-only root works)
 #: and curl for the in-mesh client and the callers. Digests: the multi-arch index of each tag.
@@ -90,8 +103,11 @@ KUBERNETES_SUPPORT: dict[tuple[str, str], tuple[str, str, str]] = {
         "docs.tigera.io calico/3.32 getting-started/kubernetes/requirements (tigera/docs "
         "calico_versioned_docs/version-3.32/_includes/partials/_system-requirements.mdx @f2a2762 L177-L183)",
     ),
-    ("certManager", "1.20"): ("1.32", "1.35", "cert-manager/website content/docs/releases/README.md"),
-    ("certManager", "1.21"): ("1.33", "1.36", "cert-manager/website content/docs/releases/README.md"),
+    # cert-manager/website content/docs/releases/README.md @776e5db, "Currently supported releases" L24-25:
+    # each line ends at the release of the second minor after it (1.21 at 1.23's, 1.20 at 1.22's, planned
+    # "~Nov 2026" L31; no v1.22.0 on the Go module proxy on 2026-12-04, so 1.20 is still supported).
+    ("certManager", "1.20"): ("1.32", "1.35", "cert-manager/website content/docs/releases/README.md L25, until 1.22 is released"),
+    ("certManager", "1.21"): ("1.33", "1.36", "cert-manager/website content/docs/releases/README.md L24, until 1.23 is released"),
 }
 #: Lines at or past the end of their support, and why: a stack naming one is refused, with the pin to use instead.
 #: Istio 1.30: a minor is supported until six weeks after the second minor after it (istio.io
@@ -122,11 +138,13 @@ ISTIO_CSR_FOR_ISTIO: dict[str, str] = {"1.31": "0.17"}
 #: 1.29.3 L192, 1.30.0 L224; commit 4d9fd46, before v0.17.0) and istio-csr make/test-e2e.mk:15 @v0.17.0
 #: (default 1.29.3).
 ISTIO_CSR_TESTED_THROUGH: dict[str, str] = {"0.17": "1.30"}
-#: Istio minor → (oldest, newest) kiali-server minor: the range Istio's own samples/addons ship
-#: (istio/istio release-1.30 samples/addons/kiali.yaml, 2.22 through 2.26).
-#: 1.31 (minimal, until the Kiali row is re-read): 2.26 (istio.io announcing-1.31 "Kiali addon updated
-#: to v2.26.0") through 2.27 (istio/istio samples/addons/kiali.yaml@1.31.0-rc.0:L10 kiali-server-2.27.0).
-KIALI_FOR_ISTIO: dict[str, tuple[str, str]] = {"1.30": ("2.22", "2.26"), "1.31": ("2.26", "2.27")}
+#: Istio minor → (oldest, newest) kiali-server minor: the range Istio's own samples/addons ship on the
+#: minor's release branch, from the branch cut on (istio/istio release-1.30 samples/addons/kiali.yaml,
+#: 2.22 through 2.26). 1.31: 2.27 only: samples/addons/kiali.yaml@1.31.0-rc.0:L10 (helm.sh/chart
+#: kiali-server-2.27.0), rendered by manifests/addons/gen.sh@1.31.0-rc.0:L36 (--version 2.27.0), the
+#: file's version since before the release-1.31 cut (3a99d0f, 2026-06-11; cut 2026-07-22) and at the
+#: branch's head (a8d7012, 2026-08-20).
+KIALI_FOR_ISTIO: dict[str, tuple[str, str]] = {"1.30": ("2.22", "2.26"), "1.31": ("2.27", "2.27")}
 #: kind release → the node images it was built with, by digest ("Images pre-built for this
 #: release", github.com/kubernetes-sigs/kind/releases/tag/v0.33.0).
 KIND_NODE_IMAGES: dict[str, dict[str, str]] = {

@@ -10,7 +10,8 @@
   (or not using) versions it was not tested with.
 
 Runs on a laptop and in CI, touches no cloud account. Imports the product (``__main__.py``,
-``components``, ``mesh_platform``), never ``ops`` or ``tests`` (tests/test_layers.py).
+``components``, ``mesh_platform``), never ``ops`` or ``tests`` (tests/test_layers.py); the verifier
+reads one data file of tests/data, the recorded upstream chart facts (``verify.upstream``).
 """
 
 from offline import cli as _cli

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import test_chart_values as chart_values
+import yaml
 from conftest import LIKE, graph, objects, one, write_stack_file
 
 from components import observability as obs
 from mesh_platform.versions import JAEGER_IMAGE, KIALI_CHART_VERSION, PROMETHEUS_CHART_VERSION
+from offline.verify import scrapes
+from offline.verify.helm import release_values
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
+TABLE = yaml.safe_load((Path(__file__).parent / "data" / "upstream_charts.yaml").read_text())
 
 
 def _np(rec, ns, name):
@@ -31,28 +37,32 @@ def test_dev_has_the_pinned_pieces(like) -> None:
         "type": "RuntimeDefault"
     }
     assert pod["containers"][0]["securityContext"]["capabilities"] == {"drop": ["ALL"]}
-    jobs = prom.inputs["values"]["serverFiles"]["prometheus.yml"]["scrape_configs"]
-    assert [j["job_name"] for j in jobs] == ["prometheus", "kubernetes-pods", "istiod", "calico-felix", "calico-typha"]
+    assert [name for name, _, _ in _all_jobs(rec)] == ["prometheus", "kubernetes-pods", "istiod", "calico-felix", "calico-typha"]
     assert "extraScrapeConfigs" not in prom.inputs["values"]
+    # The chart's own jobs unset, in a values file (a null in values, inline, is not the documented way).
+    assert prom.inputs["valueYamlFiles"][0]["text"] == "scrapeConfigs: null\n"
+    assert "scrapeConfigs" not in prom.inputs["values"]
+
+
+#: The prometheus chart's default jobs at the pinned version, from the recorded upstream table.
+CHART_DEFAULTS = scrapes.chart_defaults(TABLE["prometheus"])
+
+
+def _all_jobs(rec) -> list[tuple[str, dict, str]]:
+    """Every job prometheus.yml gets: the values Helm receives, over the chart's own defaults."""
+    prom = one(rec, RELEASE, "observability-prometheus")
+    return scrapes.jobs(release_values(prom.inputs), CHART_DEFAULTS)
 
 
 def _jobs(rec) -> dict[str, dict]:
-    prom = one(rec, RELEASE, "observability-prometheus")
-    return {j["job_name"]: j for j in prom.inputs["values"]["serverFiles"]["prometheus.yml"]["scrape_configs"]}
+    jobs = _all_jobs(rec)
+    assert len({name for name, _, _ in jobs}) == len(jobs), "two jobs of one name"
+    return {name: job for name, job, _ in jobs}
 
 
-#: The chart's default jobs (prometheus-community/helm-charts charts/prometheus/values.yaml,
-#: serverFiles."prometheus.yml".scrape_configs) whose targets the observability policy does not admit.
-CHART_JOBS_BLOCKED = (
-    "kubernetes-apiservers",
-    "kubernetes-nodes",
-    "kubernetes-nodes-cadvisor",
-    "kubernetes-service-endpoints",
-    "kubernetes-service-endpoints-slow",
-    "prometheus-pushgateway",
-    "kubernetes-services",
-    "kubernetes-pods-slow",
-)
+#: The chart's default jobs but the two the stack runs its own way (``prometheus``, and ``kubernetes-pods``
+#: limited to the namespaces the policy admits): each discovers in every namespace.
+CHART_JOBS_BLOCKED = tuple(k for k in CHART_DEFAULTS["scrapeConfigs"] if k not in ("prometheus", "kubernetes-pods"))
 
 
 def test_envoy_metrics_are_scraped_one_way_only(like) -> None:
@@ -68,6 +78,7 @@ def test_every_scrape_job_targets_only_what_the_policy_admits(like) -> None:
     rec = like("dev")
     jobs = _jobs(rec)
     assert not set(CHART_JOBS_BLOCKED) & set(jobs)
+    assert not [name for name, _, origin in _all_jobs(rec) if origin == "the chart's default job"]
     egress = _np(rec, "observability", "prometheus")["spec"]["egress"]
     admitted = {
         e["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]

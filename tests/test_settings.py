@@ -23,8 +23,8 @@ def test_defaults_are_pinned() -> None:
     assert s.cluster.kind.node_image == versions.KIND_NODE_IMAGE and "@sha256:" in s.cluster.kind.node_image
     assert s.calico.version == "v3.32.1" and s.istio.version == "1.31.4"
     assert s.cluster.kubernetes_version == "1.36" and s.cluster.kind.node_image.startswith("kindest/node:v1.36.4@sha256:")
-    assert s.cert_manager.version == "v1.21.1" and s.cert_manager.istio_csr_version == "v0.17.0"
-    assert s.observability.kiali_version == "2.26.0"
+    assert s.cert_manager.version == "v1.21.2" and s.cert_manager.istio_csr_version == "v0.17.0"
+    assert s.observability.kiali_version == "2.27.0"
     assert s.istio.ca == "istiod" and s.istio.cni is False
     assert s.cluster_name == "mesh-dev"
     assert [svc.name for svc in s.apps.services] == ["my-service", "frontend"]
@@ -190,7 +190,7 @@ REFUSED = [
     (
         "kubernetes older than cert-manager",
         {"cluster": {"provider": "existing", "kubernetesVersion": "1.32", "existing": {"kubeconfig": "k"}}},
-        ["1.32 is outside the Kubernetes range of certManager.version v1.21.1 (1.33-1.36,"],
+        ["1.32 is outside the Kubernetes range of certManager.version v1.21.2 (1.33-1.36,"],
     ),
     (
         "istio line unknown",
@@ -222,7 +222,7 @@ REFUSED = [
     (
         "kiali outside istio's range",
         {"observability": {"enabled": True, "kialiVersion": "2.20.0"}},
-        ["mesh-platform:observability.kialiVersion: 2.20.0 is outside the Kiali range istio.version 1.31.4 ships (2.26-2.27)"],
+        ["mesh-platform:observability.kialiVersion: 2.20.0 is outside the Kiali range istio.version 1.31.4 ships (2.27-2.27)"],
     ),
     (
         "node image of another kind release",
@@ -724,7 +724,7 @@ RULES = [
     (
         "Settings._cert_manager_runs_on_kubernetes",
         {"cluster": {**EXISTING, "kubernetesVersion": "1.32"}},
-        "mesh-platform:cluster.kubernetesVersion: 1.32 is outside the Kubernetes range of certManager.version v1.21.1 (1.33-1.36,",
+        "mesh-platform:cluster.kubernetesVersion: 1.32 is outside the Kubernetes range of certManager.version v1.21.2 (1.33-1.36,",
     ),
     (
         "Settings._istio_csr_built_for_istio",
@@ -734,7 +734,7 @@ RULES = [
     (
         "Settings._kiali_shipped_with_istio",
         {"observability": {"enabled": True, "kialiVersion": "2.20.0"}},
-        "mesh-platform:observability.kialiVersion: 2.20.0 is outside the Kiali range istio.version 1.31.4 ships (2.26-2.27)",
+        "mesh-platform:observability.kialiVersion: 2.20.0 is outside the Kiali range istio.version 1.31.4 ships (2.27-2.27)",
     ),
     (
         "Settings._node_image_of_kind_release",

@@ -44,6 +44,7 @@ def test_the_tested_sdk_has_every_private_name_the_fence_reads() -> None:
         pulumi_sdk.SECRET_SIG,
         pulumi_sdk.RESOURCE_SIG,
         pulumi_sdk.OUTPUT_VALUE_SIG,
+        pulumi_sdk.ASSET_SIG,
         pulumi_sdk.UNKNOWN,
     )
     assert all(isinstance(m, str) and m for m in markers) and len(set(markers)) == len(markers)

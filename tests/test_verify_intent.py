@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import copy
 from functools import cache
+from pathlib import Path
 
 import pytest
+import yaml
 
 from mesh_platform.loader import parse
-from offline.verify import Flow
-from offline.verify.connectivity import flows
+from offline.verify import Flow, intent
+from offline.verify.connectivity import Peer, flows
 from offline.verify.intent import check, expected, peers
 
 
@@ -147,3 +149,54 @@ def test_removing_the_gateway_from_the_mesh_allow_fails_verify() -> None:
             src["source"]["principals"] = [p for p in src["source"]["principals"] if "istio-ingress" not in p]
     messages = [v.message for v in _verify(objects)]
     assert "mesh layer blocks declared istio-ingress/istio-ingress → demo/my-service:5000" in messages, messages
+
+
+# --- the chart pods are modelled as the real charts label them ---------------------------------
+
+TABLE = yaml.safe_load((Path(__file__).parent / "data" / "upstream_charts.yaml").read_text())
+
+
+def _recorded(chart: str, workload: str) -> dict:
+    return next(w for w in TABLE[chart]["workloads"] if w["name"] == workload)
+
+
+def test_prometheus_and_kiali_pods_carry_the_labels_their_charts_give_them() -> None:
+    settings = parse(ALL_ON, "test")
+    prom, kiali = intent.prometheus_peer(settings), intent.kiali_peer(settings)
+    assert prom.labels == {k: str(v) for k, v in _recorded("prometheus", "prometheus-server")["podLabels"].items()}
+    assert prom.service_account == _recorded("prometheus", "prometheus-server")["serviceAccount"]
+    # The prometheus chart sets no `app` label on its server pods (templates/_helpers.tpl, recorded).
+    assert "app" not in prom.labels
+    assert kiali.labels == {k: str(v) for k, v in _recorded("kiali-server", "kiali")["podLabels"].items()}
+    assert {p.name for p in peers(settings)} >= {"prometheus", "kiali"}
+
+
+def _selecting_app_prometheus(objects):
+    """The program's policies, each selector of the Prometheus pods also asking for ``app: prometheus``."""
+    out = copy.deepcopy(objects)
+    for o in out:
+        if o.get("kind") != "NetworkPolicy":
+            continue
+        selectors = [o["spec"].get("podSelector") or {}]
+        for direction, key in (("ingress", "from"), ("egress", "to")):
+            selectors += [
+                peer.get("podSelector") or {} for rule in o["spec"].get(direction) or [] for peer in rule.get(key) or []
+            ]
+        for sel in selectors:
+            if (sel.get("matchLabels") or {}).get("app.kubernetes.io/name") == "prometheus":
+                sel["matchLabels"]["app"] = "prometheus"
+    return out
+
+
+def test_a_policy_for_a_prometheus_label_the_real_pods_lack_is_caught() -> None:
+    settings = parse(ALL_ON, "test")
+    objects = _selecting_app_prometheus(_all_on())
+    messages = [v.message for v in check(settings, flows(objects, peers(settings), {"demo", "observability"}))]
+    assert any("blocks declared observability/prometheus → demo/" in m and "platform need: scrapes" in m for m in messages), (
+        messages
+    )
+    # The model this replaces (an `app: prometheus` label the chart never sets) let exactly that pass.
+    old = [p for p in peers(settings) if p.name != "prometheus"]
+    prom = intent.prometheus_peer(settings)
+    old.append(Peer(prom.namespace, prom.name, {**prom.labels, "app": "prometheus"}, prom.service_account))
+    assert check(settings, flows(objects, old, {"demo", "observability"})) == []

@@ -93,6 +93,8 @@ SIG_KEY: str = _private(rpc, "_special_sig_key")
 SECRET_SIG: str = _private(rpc, "_special_secret_sig")
 RESOURCE_SIG: str = _private(rpc, "_special_resource_sig")
 OUTPUT_VALUE_SIG: str = _private(rpc, "_special_output_value_sig")
+#: An asset (``pulumi.StringAsset``, ``FileAsset``): ``text``, ``path`` or ``uri`` beside the marker.
+ASSET_SIG: str = _private(rpc, "_special_asset_sig")
 UNKNOWN: str = rpc.UNKNOWN
 
 _MockMonitor: type = getattr(sdk_mocks, "MockMonitor", object)

@@ -3,7 +3,9 @@
 ``python -m offline.verify --stack dev`` renders the stack (offline.render's engine) and checks it;
 ``python -m offline.verify --manifests a.yaml b.yaml`` checks a user's own manifests. Each check lives
 in its own module and returns ``Violation``s; ``report`` formats the result. Imports the product
-and the rest of ``offline``, never ``ops`` or ``tests``.
+and the rest of ``offline``, never ``ops`` or ``tests``; the models of what the real charts run
+(``intent``'s chart pods, ``scrapes``' default jobs) read the recorded upstream table
+tests/data/upstream_charts.yaml as data (``upstream``).
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from mesh_platform.settings import Settings
-from offline.verify import Flow, Violation
+from offline.verify import Flow, Violation, upstream
 from offline.verify.connectivity import Peer
 
 
@@ -60,12 +60,13 @@ OTLP_GRPC_PORT = "4317"
 #: ``prometheus.io/port: 15020``, where pilot-agent serves the app's, its own and Envoy's metrics
 #: merged. Envoy's own 15090 needs no scrape path of its own: a second one counts every series twice.
 SIDECAR_METRIC_PORTS = ("15020",)
-#: prometheus-community/helm-charts charts/prometheus: the server's pods carry
-#: ``app.kubernetes.io/name: prometheus`` and ``app.kubernetes.io/component: server``;
-#: ServiceAccount ``<release>-server``.
-PROMETHEUS_LABELS = {"app.kubernetes.io/name": "prometheus", "app.kubernetes.io/component": "server"}
-#: kiali/helm-charts kiali-server: pods ``app.kubernetes.io/name: kiali``, ServiceAccount kiali.
-KIALI_LABELS = {"app.kubernetes.io/name": "kiali"}
+#: The Prometheus server and Kiali pods are modelled with the labels and ServiceAccount the real
+#: charts give them at the pinned versions, as tests/data/upstream_charts.yaml records them
+#: (``upstream``): the prometheus chart's server pods carry ``app.kubernetes.io/{name,instance,component}``
+#: and no ``app`` label (charts/prometheus/templates/_helpers.tpl L26-L51 at the recorded tag), so a
+#: policy that selects ``app: prometheus`` selects nothing, and the model must not pretend otherwise.
+PROMETHEUS_SERVER = ("prometheus", "prometheus-server")
+KIALI_SERVER = ("kiali-server", "kiali")
 #: The trace collector is the stack's own Deployment (label ``app: jaeger``), not a chart's.
 JAEGER_APP = "jaeger"
 #: istio/istio manifests/charts/gateway: a release named ``istio-ingress`` labels its pods
@@ -78,8 +79,18 @@ def gateway_peer(settings: Settings) -> Peer:
     return Peer(settings.istio.gateway_namespace, GATEWAY_RELEASE, dict(GATEWAY_LABELS), GATEWAY_RELEASE)
 
 
+def _chart_peer(settings: Settings, name: str, chart_workload: tuple[str, str]) -> Peer:
+    chart, workload = chart_workload
+    recorded = upstream.workload(chart, workload)
+    return Peer(settings.observability.namespace, name, upstream.pod_labels(chart, workload), recorded["serviceAccount"])
+
+
 def prometheus_peer(settings: Settings) -> Peer:
-    return Peer(settings.observability.namespace, "prometheus", {**PROMETHEUS_LABELS, "app": "prometheus"}, "prometheus-server")
+    return _chart_peer(settings, "prometheus", PROMETHEUS_SERVER)
+
+
+def kiali_peer(settings: Settings) -> Peer:
+    return _chart_peer(settings, "kiali", KIALI_SERVER)
 
 
 def peers(settings: Settings) -> list[Peer]:
@@ -89,7 +100,7 @@ def peers(settings: Settings) -> list[Peer]:
         out.append(ISTIO_CSR)
     if settings.observability.enabled:
         out.append(prometheus_peer(settings))
-        out.append(Peer(settings.observability.namespace, "kiali", {**KIALI_LABELS, "app": "kiali"}, "kiali"))
+        out.append(kiali_peer(settings))
     return out
 
 

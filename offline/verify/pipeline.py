@@ -12,7 +12,7 @@ import yaml
 from mesh_platform.settings import Settings
 from mesh_platform.versions import KUBERNETES_VERSION
 from offline import engine
-from offline.verify import Flow, Result, Route, Violation, connectivity, diff, intent, invariants, routing, schema
+from offline.verify import Flow, Result, Route, Violation, connectivity, diff, intent, invariants, routing, schema, scrapes
 
 #: Schemas for ``--manifests``: the Kubernetes minor the stacks deploy by default.
 DEFAULT_KUBERNETES_VERSION = KUBERNETES_VERSION
@@ -63,6 +63,7 @@ def verify_stack(stack: str, config_file: Path | None = None, base_ref: str | No
     result.violations += invariants.pinned(objects, recording)
     result.violations += invariants.ordering(recording)
     result.violations += invariants.edges_hold(recording, settings)
+    result.violations += scrapes.check(recording)
     if settings.apps.enabled:
         result.violations += intent.check(settings, result.flows)
     if base_ref:
