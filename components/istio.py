@@ -156,7 +156,13 @@ def istiod_values(args: IstioArgs) -> dict:
     # @1.31.0-rc.0): not-ready endpoints are sent marked unhealthy, with Envoy's panic threshold off
     # for them, since the stack sets no outlierDetection.minHealthPercent; sidecars still route only to
     # ready pods (istio.io 1.31 upgrade notes).
-    env: dict = {"K8S_INGRESS_NS": args.gateway_namespace}
+    # No Gateway API automated deployment (the stack's gateway is the gateway chart's): with
+    # PILOT_ENABLE_GATEWAY_API_DEPLOYMENT_CONTROLLER "false" the chart leaves out the ClusterRole
+    # istiod-gateway-controller (create/delete Deployments, Services, ServiceAccounts, HPAs, PDBs
+    # cluster-wide) and its binding (istio-discovery templates/clusterrole.yaml @1.31.0-rc.0:L188,
+    # clusterrolebinding.yaml:L23, `toString` of the value compared with "false"), and istiod stops
+    # the controller (pilot/pkg/features/experimental.go:L163, default true).
+    env: dict = {"K8S_INGRESS_NS": args.gateway_namespace, "PILOT_ENABLE_GATEWAY_API_DEPLOYMENT_CONTROLLER": "false"}
     pilot["env"] = env
     values: dict = {"pilot": pilot, "meshConfig": mesh, "global": {}}
     if args.tracing:
