@@ -87,7 +87,12 @@ def istio_csr_values(ca: ExternalCa) -> dict:
             "tls": {"rootCAFile": f"{mount}/ca.crt", "trustDomain": "cluster.local", "istiodCertificateEnable": False},
             "istio": {"namespace": ISTIO_NAMESPACE},
         },
-        "volumes": [{"name": "root-ca", "secret": {"secretName": ca.root_ca_secret}}],
+        # Only the root certificate: the CA Secret also holds the CA's private key (tls.key), which
+        # istio-csr never reads (it signs through cert-manager). The chart passes `volumes` through
+        # whole (templates/deployment.yaml@v0.17.0:L158-160, toYaml), so `items` selects ca.crt alone;
+        # cert-manager's selfsigned issuer fills ca.crt with the root itself
+        # (pkg/controller/certificaterequests/selfsigned/selfsigned.go@v1.21.1:L218-221).
+        "volumes": [{"name": "root-ca", "secret": {"secretName": ca.root_ca_secret, "items": [{"key": "ca.crt", "path": "ca.crt"}]}}],
         "volumeMounts": [{"name": "root-ca", "mountPath": mount, "readOnly": True}],
     }
 

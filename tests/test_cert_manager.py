@@ -171,7 +171,9 @@ def test_istio_ca_cert_manager_puts_istio_csr_before_istiod() -> None:
         "kind": "ClusterIssuer",
         "group": "cert-manager.io",
     }
-    assert csr.inputs["values"]["volumes"] == [{"name": "root-ca", "secret": {"secretName": "mesh-platform-ca"}}]
+    assert csr.inputs["values"]["volumes"] == [
+        {"name": "root-ca", "secret": {"secretName": "mesh-platform-ca", "items": [{"key": "ca.crt", "path": "ca.crt"}]}}
+    ]
     istiod = one(rec, RELEASE, "istio-istiod")
     ca_issuer = one(rec, "kubernetes:cert-manager.io/v1:ClusterIssuer", "cert-manager-ca-issuer").urn
     assert csr.urn in istiod.dependencies and ca_issuer in istiod.dependencies

@@ -52,3 +52,50 @@ def test_an_istiod_with_the_deployment_controller_on_would_get_the_role() -> Non
     assert rendered_conditional_roles(values) == ["istiod-gateway-controller-istio-system"]
     values["pilot"]["env"]["PILOT_ENABLE_GATEWAY_API_DEPLOYMENT_CONTROLLER"] = False
     assert rendered_conditional_roles(values) == []
+
+
+# --- istio-csr: the CA's certificate, not its key --------------------------------------------
+
+
+def istio_csr_mount_problems(values: dict, ca_secret: str, table: dict = TABLE) -> list[str]:
+    """What istio-csr's values would mount of the CA Secret beyond its root, or where its root file is missing."""
+    keys = table["cert-manager-istio-csr"]["caSecretKeys"]
+    every_key = [keys["certificate"], keys["privateKey"], keys["ca"]]
+    problems = []
+    mounted: dict[str, str] = {}  # file path in the container -> Secret key
+    volumes = {v["name"]: v for v in values.get("volumes") or []}
+    for m in values.get("volumeMounts") or []:
+        secret = volumes[m["name"]].get("secret") or {}
+        if secret.get("secretName") != ca_secret:
+            continue
+        # Without `items` a secret volume projects every key of the Secret.
+        items = secret.get("items") or [{"key": k, "path": k} for k in every_key]
+        for item in items:
+            if item["key"] == keys["privateKey"]:
+                problems.append(f"istio-csr mounts the CA's private key ({item['key']}) at {m['mountPath']}/{item['path']}")
+            mounted[f"{m['mountPath'].rstrip('/')}/{item['path']}"] = item["key"]
+    root = values["app"]["tls"]["rootCAFile"]
+    if mounted.get(root) != keys["ca"]:
+        problems.append(f"app.tls.rootCAFile {root} is not the CA Secret's {keys['ca']} (mounted: {mounted})")
+    return problems
+
+
+def _csr_values() -> dict:
+    combo = next(c for c in OFFERED if c.ca == "cert-manager")
+    return copy.deepcopy(_releases(combo)["cert-manager-istio-csr"]["values"])
+
+
+def test_istio_csr_mounts_only_the_ca_certificate() -> None:
+    assert istio_csr_mount_problems(_csr_values(), "mesh-platform-ca") == []
+
+
+def test_a_whole_ca_secret_mount_or_a_root_file_elsewhere_fails() -> None:
+    whole = _csr_values()
+    del whole["volumes"][0]["secret"]["items"]
+    assert any("private key (tls.key)" in p for p in istio_csr_mount_problems(whole, "mesh-platform-ca"))
+    moved = _csr_values()
+    moved["volumes"][0]["secret"]["items"] = [{"key": "ca.crt", "path": "root.pem"}]
+    assert any("is not the CA Secret's ca.crt" in p for p in istio_csr_mount_problems(moved, "mesh-platform-ca"))
+    wrong_key = _csr_values()
+    wrong_key["volumes"][0]["secret"]["items"] = [{"key": "tls.crt", "path": "ca.crt"}]
+    assert any("is not the CA Secret's ca.crt" in p for p in istio_csr_mount_problems(wrong_key, "mesh-platform-ca"))
