@@ -49,6 +49,11 @@ ISTIO_CSR_PORT = 6443
 #: Secret istiod reads its serving certificate from when istio-csr is the CA (the istiod chart
 #: mounts it, optional, at /var/run/secrets/istiod/tls as volume ``istio-csr-dns-cert``).
 ISTIOD_TLS_SECRET = "istiod-tls"
+#: The mesh's trust domain (istio-csr's app.tls.trustDomain; istiod's meshConfig default).
+TRUST_DOMAIN = "cluster.local"
+#: istiod's ServiceAccount as the istiod chart names it with no revision
+#: (istio-discovery templates/serviceaccount.yaml @1.31.0-rc.0:L13): its SPIFFE identity.
+ISTIOD_SERVICE_ACCOUNT = "istiod"
 
 
 def istiod_certificate(ca: ExternalCa) -> dict:
@@ -63,7 +68,10 @@ def istiod_certificate(ca: ExternalCa) -> dict:
         "spec": {
             "commonName": f"istiod.{ISTIO_NAMESPACE}.svc",
             "dnsNames": [f"istiod.{ISTIO_NAMESPACE}.svc"],
-            "uris": [f"spiffe://cluster.local/ns/{ISTIO_NAMESPACE}/sa/istiod-service-account"],
+            # istiod's real identity. istio-csr's own template names `istiod-service-account`
+            # (templates/certificate.yaml@v0.17.0:L49, pkg/istiodcert/worker.go:L200), an account the
+            # istiod chart does not create.
+            "uris": [f"spiffe://{TRUST_DOMAIN}/ns/{ISTIO_NAMESPACE}/sa/{ISTIOD_SERVICE_ACCOUNT}"],
             "secretName": ISTIOD_TLS_SECRET,
             "duration": "1h",
             "renewBefore": "30m",
@@ -84,7 +92,7 @@ def istio_csr_values(ca: ExternalCa) -> dict:
             },
             # Pin the root that workloads trust to the stack's CA, not to whatever signed istio-csr.
             # istiod's own certificate comes from the stack (istiod_certificate), awaited.
-            "tls": {"rootCAFile": f"{mount}/ca.crt", "trustDomain": "cluster.local", "istiodCertificateEnable": False},
+            "tls": {"rootCAFile": f"{mount}/ca.crt", "trustDomain": TRUST_DOMAIN, "istiodCertificateEnable": False},
             "istio": {"namespace": ISTIO_NAMESPACE},
         },
         # Only the root certificate: the CA Secret also holds the CA's private key (tls.key), which

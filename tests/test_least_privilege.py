@@ -99,3 +99,41 @@ def test_a_whole_ca_secret_mount_or_a_root_file_elsewhere_fails() -> None:
     wrong_key = _csr_values()
     wrong_key["volumes"][0]["secret"]["items"] = [{"key": "tls.crt", "path": "ca.crt"}]
     assert any("is not the CA Secret's ca.crt" in p for p in istio_csr_mount_problems(wrong_key, "mesh-platform-ca"))
+
+
+# --- istiod's certificate names istiod's real ServiceAccount ----------------------------------
+
+
+def istiod_identity_problems(cert_spec: dict, trust_domain: str, table: dict = TABLE) -> list[str]:
+    """The istiod certificate's URI SANs against the identity the istiod chart's pods really run as."""
+    row = table["istiod"]
+    accounts = {w["serviceAccount"] for w in row["workloads"] if w["name"] == "istiod"}
+    assert accounts <= {a["name"] for a in row["serviceAccounts"]}, "the table's istiod runs as an account it does not create"
+    ns = row["release"]["namespace"]
+    want = [f"spiffe://{trust_domain}/ns/{ns}/sa/{a}" for a in sorted(accounts)]
+    got = cert_spec.get("uris") or []
+    return [] if got == want else [f"istiod's certificate names {got}, istiod runs as {want}"]
+
+
+def _istiod_cert(combo) -> tuple[dict, str]:
+    rec = render(combo)
+    cert = next(r for r in rec.by_type("kubernetes:cert-manager.io/v1:Certificate") if r.name == "istio-istiod-cert")
+    csr = next(r for r in rec.by_type(RELEASE) if r.inputs["chart"] == "cert-manager-istio-csr")
+    return copy.deepcopy(cert.inputs["spec"]), csr.inputs["values"]["app"]["tls"]["trustDomain"]
+
+
+CA_COMBOS = [c for c in OFFERED if c.ca == "cert-manager"]
+
+
+@pytest.mark.parametrize("combo", CA_COMBOS[:: max(1, len(CA_COMBOS) // 4)], ids=lambda c: c.id)
+def test_istiods_certificate_names_the_account_istiod_runs_as(combo) -> None:
+    spec, trust_domain = _istiod_cert(combo)
+    assert istiod_identity_problems(spec, trust_domain) == []
+
+
+def test_a_certificate_for_an_account_istiod_does_not_run_as_fails() -> None:
+    spec, trust_domain = _istiod_cert(CA_COMBOS[0])
+    spec["uris"] = ["spiffe://cluster.local/ns/istio-system/sa/istiod-service-account"]
+    assert istiod_identity_problems(spec, trust_domain)
+    spec, _ = _istiod_cert(CA_COMBOS[0])
+    assert istiod_identity_problems(spec, "example.org")
