@@ -218,8 +218,52 @@ def scrape_configs(args: ObservabilityArgs) -> list[dict]:
     ]
 
 
+#: The ServiceAccount the prometheus chart runs the server as: ``<release>-server`` for release
+#: ``prometheus`` (templates/_helpers.tpl@prometheus-29.25.0:L110-L121, L140-L146).
+PROMETHEUS_SERVICE_ACCOUNT = "prometheus-server"
+#: The stack's own ClusterRole for Prometheus, in place of the chart's (``rbac.create: false``).
+PROMETHEUS_CLUSTER_ROLE = "mesh-platform-prometheus"
+#: What each Kubernetes service-discovery role of Prometheus lists and watches (core API group):
+#: role ``pod`` watches Pods alone in each of its namespaces (prometheus/prometheus
+#: discovery/kubernetes/kubernetes.go, ``case RolePod``; without ``attach_metadata``, which no job sets).
+SD_ROLE_RESOURCES = {"pod": ("pods",)}
+
+
+def prometheus_rbac_rules(args: ObservabilityArgs) -> list[dict]:
+    """Exactly what the scrape jobs' service discovery reads: the stack's jobs use role ``pod`` only."""
+    roles = {sd["role"] for job in scrape_configs(args) for sd in job.get("kubernetes_sd_configs", [])}
+    unknown = sorted(roles - SD_ROLE_RESOURCES.keys())
+    if unknown:
+        raise ValueError(f"scrape jobs use service-discovery roles {unknown}: give SD_ROLE_RESOURCES what they read")
+    resources = sorted({r for role in roles for r in SD_ROLE_RESOURCES[role]})
+    return [{"apiGroups": [""], "resources": resources, "verbs": ["get", "list", "watch"]}]
+
+
+def prometheus_rbac(args: ObservabilityArgs) -> tuple[dict, dict]:
+    """The ClusterRole and ClusterRoleBinding Prometheus runs with, instead of the chart's.
+
+    The chart's ClusterRole (templates/clusterrole.yaml@prometheus-29.25.0:L9-L43) reads nodes,
+    nodes/metrics, services, endpoints, ingresses, configmaps and endpointslices cluster-wide and
+    GETs /metrics; its jobs need those, the stack's (``scrape_configs``) only Pods. Cluster-wide,
+    not per namespace (``server.namespaces``): the workload namespaces need not exist yet when
+    Prometheus is installed.
+    """
+    role = {"metadata": {"name": PROMETHEUS_CLUSTER_ROLE}, "rules": prometheus_rbac_rules(args)}
+    binding = {
+        "metadata": {"name": PROMETHEUS_CLUSTER_ROLE},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": PROMETHEUS_CLUSTER_ROLE},
+        "subjects": [{"kind": "ServiceAccount", "name": PROMETHEUS_SERVICE_ACCOUNT, "namespace": args.namespace}],
+    }
+    return role, binding
+
+
 def prometheus_values(args: ObservabilityArgs) -> dict:
     return {
+        # No chart RBAC: with rbac.create false the chart renders no ClusterRole, ClusterRoleBinding
+        # or RoleBinding (templates/clusterrole.yaml@prometheus-29.25.0:L1, clusterrolebinding.yaml:L1,
+        # _helpers.tpl:L160); prometheus_rbac grants what the jobs read. The ServiceAccount stays
+        # (serviceaccount.yaml:L1, serviceAccounts.server.create).
+        "rbac": {"create": False},
         # Only the server: the mesh's and Calico's own endpoints are what we watch.
         "alertmanager": {"enabled": False},
         "prometheus-pushgateway": {"enabled": False},
@@ -365,9 +409,20 @@ class Observability(pulumi.ComponentResource):
             for m in network_policies(args)
         ]
         after_policies = pulumi.ResourceOptions(parent=self, depends_on=[namespace, *policies])
-        for release, chart, version, values, files in (
-            ("prometheus", "prometheus", args.prometheus_version, prometheus_values(args), PROMETHEUS_VALUES_FILES),
-            ("kiali", "kiali-server", args.kiali_version, kiali_values(args), ()),
+        role, binding = prometheus_rbac(args)
+        cluster_role = k8s.rbac.v1.ClusterRole(f"{name}-prometheus-role", metadata=role["metadata"], rules=role["rules"], opts=in_ns)
+        role_binding = k8s.rbac.v1.ClusterRoleBinding(
+            f"{name}-prometheus-role-binding",
+            metadata=binding["metadata"],
+            role_ref=binding["roleRef"],
+            subjects=binding["subjects"],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[namespace, cluster_role]),
+        )
+        # Prometheus starts with its rights in place, so its first discovery is not refused.
+        after_rbac = pulumi.ResourceOptions(parent=self, depends_on=[namespace, *policies, cluster_role, role_binding])
+        for release, chart, version, values, files, release_opts in (
+            ("prometheus", "prometheus", args.prometheus_version, prometheus_values(args), PROMETHEUS_VALUES_FILES, after_rbac),
+            ("kiali", "kiali-server", args.kiali_version, kiali_values(args), (), after_policies),
         ):
             helm_release(
                 f"{name}-{release}",
@@ -378,7 +433,7 @@ class Observability(pulumi.ComponentResource):
                 namespace=args.namespace,
                 values=values,
                 values_files=files,
-                opts=after_policies,
+                opts=release_opts,
             )
         deployment, service = jaeger_manifests(args)
         k8s.apps.v1.Deployment(f"{name}-jaeger", metadata=deployment["metadata"], spec=deployment["spec"], opts=after_policies)

@@ -137,3 +137,65 @@ def test_a_certificate_for_an_account_istiod_does_not_run_as_fails() -> None:
     assert istiod_identity_problems(spec, trust_domain)
     spec, _ = _istiod_cert(CA_COMBOS[0])
     assert istiod_identity_problems(spec, "example.org")
+
+
+# --- Prometheus: read what its jobs discover, nothing else ------------------------------------
+
+
+def prometheus_rbac_problems(manifests: list[dict], values: dict, table: dict = TABLE) -> list[str]:
+    """Rights of Prometheus's ServiceAccount (the stack's RBAC and the chart's, as its values render it)
+    against what its jobs' service discovery reads."""
+    row = table["prometheus"]
+    sa = next(w["serviceAccount"] for w in row["workloads"] if w["name"] == "prometheus-server")
+    ns = row["release"]["namespace"]
+    roles = {m["metadata"]["name"]: m for m in manifests if m["kind"] == "ClusterRole"}
+    rules: list[dict] = []
+    for b in (m for m in manifests if m["kind"] == "ClusterRoleBinding"):
+        if {"kind": "ServiceAccount", "name": sa, "namespace": ns} in b.get("subjects", []):
+            rules += roles[b["roleRef"]["name"]]["rules"]
+    if ((values.get("rbac") or {}).get("create", True)) is not False:
+        rules += row["clusterRole"]["rules"]
+    granted = set()
+    problems = []
+    for r in rules:
+        if r.get("nonResourceURLs") or r.get("apiGroups") != [""] or set(r.get("verbs", [])) - {"get", "list", "watch"}:
+            problems.append(f"Prometheus may {r.get('verbs')} {r.get('apiGroups')} {r.get('resources') or r.get('nonResourceURLs')}")
+            continue
+        granted |= set(r["resources"])
+    jobs = values["serverFiles"]["prometheus.yml"]["scrape_configs"]
+    needed = {res for j in jobs for sd in j.get("kubernetes_sd_configs", []) for res in row["sdRoleResources"][sd["role"]]}
+    if granted - needed:
+        problems.append(f"Prometheus reads {sorted(granted - needed)}, which no job discovers")
+    if needed - granted:
+        problems.append(f"Prometheus's jobs discover {sorted(needed - granted)}, which it may not read")
+    return problems
+
+
+OBS_COMBO = next(c for c in OFFERED if c.observability)
+
+
+def _prometheus() -> tuple[list[dict], dict]:
+    rec = render(OBS_COMBO)
+    values = next(r.inputs for r in rec.by_type(RELEASE) if r.inputs["chart"] == "prometheus")["values"]
+    return copy.deepcopy(rec.manifests()), copy.deepcopy(values)
+
+
+def test_prometheus_reads_only_what_its_jobs_discover() -> None:
+    manifests, values = _prometheus()
+    assert prometheus_rbac_problems(manifests, values) == []
+
+
+def test_prometheus_with_the_charts_role_or_a_wider_one_or_too_little_fails() -> None:
+    manifests, values = _prometheus()
+    values["rbac"]["create"] = True
+    assert any("configmaps" in p and "no job discovers" in p for p in prometheus_rbac_problems(manifests, values))
+    manifests, values = _prometheus()
+    role = next(m for m in manifests if m["kind"] == "ClusterRole" and m["metadata"]["name"] == "mesh-platform-prometheus")
+    role["rules"].append({"apiGroups": [""], "resources": ["nodes/proxy"], "verbs": ["get"]})
+    assert any("['nodes/proxy']" in p for p in prometheus_rbac_problems(manifests, values))
+    manifests, values = _prometheus()
+    values["serverFiles"]["prometheus.yml"]["scrape_configs"].append({"job_name": "x", "kubernetes_sd_configs": [{"role": "endpoints"}]})
+    assert any("may not read" in p for p in prometheus_rbac_problems(manifests, values))
+    manifests, values = _prometheus()
+    manifests = [m for m in manifests if m["kind"] != "ClusterRoleBinding"]
+    assert any("discover ['pods'], which it may not read" in p for p in prometheus_rbac_problems(manifests, values))

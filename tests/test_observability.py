@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import test_chart_values as chart_values
 import yaml
-from conftest import LIKE, graph, objects, one, write_stack_file
+from conftest import LIKE, graph, objects, one, run_config, write_stack_file
 
 from components import observability as obs
 from mesh_platform.versions import JAEGER_IMAGE, KIALI_CHART_VERSION, PROMETHEUS_CHART_VERSION
@@ -236,3 +236,22 @@ def test_kiali_chart_adds_no_policy_and_only_real_v2_fields(like) -> None:
     kiali = chart_values.record()["kiali-server"]
     assert str(kiali["version"]) == release["version"]
     assert [p for p in chart_values.flatten(values) if not chart_values.accepted(p, kiali["paths"])] == []
+
+
+
+def test_a_scrape_job_whose_discovery_role_has_no_known_rights_stops_the_program(monkeypatch) -> None:
+    jobs = [{"job_name": "svc", "kubernetes_sd_configs": [{"role": "service"}]}]
+    monkeypatch.setattr(obs, "scrape_configs", lambda _args: jobs)
+    with pytest.raises(ValueError, match=r"service-discovery roles \['service'\]"):
+        obs.prometheus_rbac_rules(None)  # type: ignore[arg-type]
+
+
+def test_prometheus_gets_no_chart_rbac_and_a_pods_only_role_bound_before_it_starts() -> None:
+    rec = run_config(observability={"enabled": True})
+    release = one(rec, "kubernetes:helm.sh/v3:Release", "observability-prometheus")
+    assert release.inputs["values"]["rbac"] == {"create": False}
+    role = one(rec, "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole", "observability-prometheus-role")
+    binding = one(rec, "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding", "observability-prometheus-role-binding")
+    assert role.inputs["rules"] == [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}]
+    assert binding.inputs["subjects"] == [{"kind": "ServiceAccount", "name": "prometheus-server", "namespace": "observability"}]
+    assert role.urn in release.dependencies and binding.urn in release.dependencies
