@@ -100,7 +100,9 @@ def istio_csr_values(ca: ExternalCa) -> dict:
         # whole (templates/deployment.yaml@v0.17.0:L158-160, toYaml), so `items` selects ca.crt alone;
         # cert-manager's selfsigned issuer fills ca.crt with the root itself
         # (pkg/controller/certificaterequests/selfsigned/selfsigned.go@v1.21.1:L218-221).
-        "volumes": [{"name": "root-ca", "secret": {"secretName": ca.root_ca_secret, "items": [{"key": "ca.crt", "path": "ca.crt"}]}}],
+        "volumes": [
+            {"name": "root-ca", "secret": {"secretName": ca.root_ca_secret, "items": [{"key": "ca.crt", "path": "ca.crt"}]}}
+        ],
         "volumeMounts": [{"name": "root-ca", "mountPath": mount, "readOnly": True}],
     }
 
@@ -146,6 +148,32 @@ def _gateway_service(args: IstioArgs) -> dict:
     }
 
 
+def spread(selector: dict[str, str]) -> list[dict]:
+    """Replicas across zones, then across nodes, both soft (``ScheduleAnyway``).
+
+    Hard (``DoNotSchedule``) per node would leave a replica Pending where there are fewer
+    schedulable nodes than replicas (kind's one worker), and, draining one of two nodes, the evicted
+    replica Pending until the node is back (the cordoned node stays a domain with no pod, so the
+    other would exceed maxSkew 1). ``pod-template-hash`` keeps a rollout's new pods from being
+    counted against the old ones. Nodes without a zone label (kind) only lose that score.
+    """
+
+    def constraint(key: str) -> dict:
+        return {
+            "maxSkew": 1,
+            "topologyKey": key,
+            "whenUnsatisfiable": "ScheduleAnyway",
+            "labelSelector": {"matchLabels": dict(selector)},
+            "matchLabelKeys": ["pod-template-hash"],
+        }
+
+    return [constraint("topology.kubernetes.io/zone"), constraint("kubernetes.io/hostname")]
+
+
+#: The label the istiod chart selects its pods by (templates/deployment.yaml @1.31.0-rc.0:L35-42, no revision).
+ISTIOD_POD_SELECTOR = {"istio": "pilot"}
+
+
 def istiod_values(args: IstioArgs) -> dict:
     pilot: dict = {
         "replicaCount": args.istiod_replicas,
@@ -186,7 +214,10 @@ def istiod_values(args: IstioArgs) -> dict:
         env["ENABLE_CA_SERVER"] = "false"
         values["global"]["caAddress"] = args.external_ca.address
     if args.istiod_replicas > 1:
+        # The chart's PDB keeps pdb.minAvailable 1 of them (values.yaml @1.31.0-rc.0:L586), so one may go.
         values["global"]["defaultPodDisruptionBudget"] = {"enabled": True}
+        # pilot.topologySpreadConstraints: values.yaml @1.31.0-rc.0:L77, templates/deployment.yaml:L84-87 (toYaml).
+        pilot["topologySpreadConstraints"] = spread(ISTIOD_POD_SELECTOR)
     return values
 
 
@@ -284,6 +315,8 @@ class Istio(pulumi.ComponentResource):
         }
         if args.gateway_replicas > 1:
             gateway_values["podDisruptionBudget"] = {"minAvailable": 1}
+            # topologySpreadConstraints: gateway values.yaml @1.31.0-rc.0:L129, templates/deployment.yaml:L134-137.
+            gateway_values["topologySpreadConstraints"] = spread(GATEWAY_SELECTOR)
         # Gateway pods use `image: auto` and are filled in by the injector: istiod must be up.
         self.gateway = release("gateway", GATEWAY_RELEASE, args.gateway_namespace, gateway_values, [self.istiod, gateway_ns])
         # Mesh-wide STRICT mTLS: plaintext between workloads is refused everywhere.

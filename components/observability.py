@@ -410,7 +410,9 @@ class Observability(pulumi.ComponentResource):
         ]
         after_policies = pulumi.ResourceOptions(parent=self, depends_on=[namespace, *policies])
         role, binding = prometheus_rbac(args)
-        cluster_role = k8s.rbac.v1.ClusterRole(f"{name}-prometheus-role", metadata=role["metadata"], rules=role["rules"], opts=in_ns)
+        cluster_role = k8s.rbac.v1.ClusterRole(
+            f"{name}-prometheus-role", metadata=role["metadata"], rules=role["rules"], opts=in_ns
+        )
         role_binding = k8s.rbac.v1.ClusterRoleBinding(
             f"{name}-prometheus-role-binding",
             metadata=binding["metadata"],

@@ -446,9 +446,9 @@ class IstioSettings(_Settings):
     """Who signs workload certificates: istiod's own CA, or cert-manager through istio-csr (needs
     ``certManager.enabled``)."""
     istiod_replicas: Annotated[int, Field(ge=1, le=5)] = 1
-    """istiod replicas (1-5); above one, a PodDisruptionBudget keeps one running through node drains."""
+    """istiod replicas (1-5); above one, a PodDisruptionBudget keeps one running through node drains, and they spread over zones and nodes (soft)."""
     gateway_replicas: Annotated[int, Field(ge=1, le=10)] = 1
-    """Ingress gateway replicas (1-10); above one, a PodDisruptionBudget keeps one serving."""
+    """Ingress gateway replicas (1-10); above one, a PodDisruptionBudget keeps one serving, and they spread over zones and nodes (soft)."""
     gateway_namespace: DnsLabel = "istio-ingress"
     """Namespace of the ingress gateway (a DNS-1123 label); the sample apps may not use it."""
 

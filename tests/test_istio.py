@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import copy
+from pathlib import Path
+
 import yaml
 from conftest import objects, one, run_config
 
@@ -83,3 +86,75 @@ def test_with_istio_csr_istiod_waits_for_its_issued_certificate() -> None:
     # The chart would make a second, unawaited one of the same name.
     assert csr.inputs["values"]["app"]["tls"]["istiodCertificateEnable"] is False
     assert istiod.inputs["values"]["pilot"]["env"]["ENABLE_CA_SERVER"] == "false"
+
+
+# --- replicas spread over zones and nodes, and a PDB that lets a drain through ----------------
+
+TABLE = yaml.safe_load((Path(__file__).parent / "data" / "upstream_charts.yaml").read_text())
+SPREAD_KEYS = {"topology.kubernetes.io/zone", "kubernetes.io/hostname"}
+
+
+def spread_problems(chart: str, values: dict, table: dict = TABLE) -> list[str]:
+    """istiod's or the gateway's replicas, spread and PDB against the pods the real chart runs."""
+    pod = table[chart]["workloads"][0]
+    scoped = values.get("pilot", {}) if chart == "istiod" else values
+    replicas = scoped.get("replicaCount", 1)
+    constraints = scoped.get("topologySpreadConstraints") or []
+    problems = []
+    if replicas <= 1:
+        return [f"{chart}: spread constraints with one replica"] if constraints else []
+    keys = {c["topologyKey"] for c in constraints}
+    if keys != SPREAD_KEYS:
+        problems.append(f"{chart}: spread over {sorted(keys)}, not {sorted(SPREAD_KEYS)}")
+    for c in constraints:
+        selector = c.get("labelSelector", {}).get("matchLabels") or {}
+        if not selector or not selector.items() <= pod["podLabels"].items():
+            problems.append(f"{chart}: spread selector {selector} does not select the chart's pods")
+        if c["whenUnsatisfiable"] != "ScheduleAnyway":
+            # Hard spreading strands a replica where nodes or zones are fewer than replicas (kind, a drain).
+            problems.append(f"{chart}: {c['topologyKey']} is {c['whenUnsatisfiable']}")
+    if chart == "istiod":
+        if not (values.get("global", {}).get("defaultPodDisruptionBudget") or {}).get("enabled"):
+            return [*problems, "istiod: no PodDisruptionBudget"]
+        min_available = (scoped.get("pdb") or {}).get("minAvailable", table["istiod"]["podDisruptionBudget"]["minAvailable"])
+    else:
+        min_available = (values.get("podDisruptionBudget") or {}).get("minAvailable")
+        if min_available is None:
+            return [*problems, "gateway: no PodDisruptionBudget"]
+    if not 1 <= min_available < replicas:
+        problems.append(
+            f"{chart}: PDB minAvailable {min_available} of {replicas} replicas (a drain needs one to go, one to stay)"
+        )
+    return problems
+
+
+def _istio_values(rec) -> dict[str, dict]:
+    return {c: copy.deepcopy(one(rec, RELEASE, f"istio-{c}").inputs["values"]) for c in ("istiod", "gateway")}
+
+
+def test_prod_spreads_istiod_and_the_gateway_and_lets_a_drain_through(like) -> None:
+    for chart, values in _istio_values(like("prod")).items():
+        assert spread_problems(chart, values) == [], chart
+
+
+def test_one_replica_gets_no_spread(like) -> None:
+    for chart, values in _istio_values(like("dev")).items():
+        assert spread_problems(chart, values) == [], chart
+        assert "topologySpreadConstraints" not in (values.get("pilot", values))
+
+
+def test_a_spread_that_selects_other_pods_is_hard_or_a_pdb_that_blocks_a_drain_fails(like) -> None:
+    values = _istio_values(like("prod"))
+    values["gateway"]["topologySpreadConstraints"][0]["labelSelector"]["matchLabels"] = {"istio": "ingressgateway"}
+    values["gateway"]["podDisruptionBudget"]["minAvailable"] = 2
+    problems = spread_problems("gateway", values["gateway"])
+    assert any("does not select the chart's pods" in p for p in problems)
+    assert any("minAvailable 2 of 2" in p for p in problems)
+    values["istiod"]["pilot"]["topologySpreadConstraints"] = values["istiod"]["pilot"]["topologySpreadConstraints"][:1]
+    values["istiod"]["pilot"]["topologySpreadConstraints"][0]["whenUnsatisfiable"] = "DoNotSchedule"
+    problems = spread_problems("istiod", values["istiod"])
+    assert any("not ['kubernetes.io/hostname'" in p for p in problems)
+    assert any("is DoNotSchedule" in p for p in problems)
+    table = copy.deepcopy(TABLE)
+    table["istiod"]["podDisruptionBudget"]["minAvailable"] = 2
+    assert any("minAvailable 2 of 2" in p for p in spread_problems("istiod", _istio_values(like("prod"))["istiod"], table))

@@ -159,7 +159,9 @@ def prometheus_rbac_problems(manifests: list[dict], values: dict, table: dict = 
     problems = []
     for r in rules:
         if r.get("nonResourceURLs") or r.get("apiGroups") != [""] or set(r.get("verbs", [])) - {"get", "list", "watch"}:
-            problems.append(f"Prometheus may {r.get('verbs')} {r.get('apiGroups')} {r.get('resources') or r.get('nonResourceURLs')}")
+            problems.append(
+                f"Prometheus may {r.get('verbs')} {r.get('apiGroups')} {r.get('resources') or r.get('nonResourceURLs')}"
+            )
             continue
         granted |= set(r["resources"])
     jobs = values["serverFiles"]["prometheus.yml"]["scrape_configs"]
@@ -194,7 +196,9 @@ def test_prometheus_with_the_charts_role_or_a_wider_one_or_too_little_fails() ->
     role["rules"].append({"apiGroups": [""], "resources": ["nodes/proxy"], "verbs": ["get"]})
     assert any("['nodes/proxy']" in p for p in prometheus_rbac_problems(manifests, values))
     manifests, values = _prometheus()
-    values["serverFiles"]["prometheus.yml"]["scrape_configs"].append({"job_name": "x", "kubernetes_sd_configs": [{"role": "endpoints"}]})
+    values["serverFiles"]["prometheus.yml"]["scrape_configs"].append(
+        {"job_name": "x", "kubernetes_sd_configs": [{"role": "endpoints"}]}
+    )
     assert any("may not read" in p for p in prometheus_rbac_problems(manifests, values))
     manifests, values = _prometheus()
     manifests = [m for m in manifests if m["kind"] != "ClusterRoleBinding"]

@@ -238,7 +238,6 @@ def test_kiali_chart_adds_no_policy_and_only_real_v2_fields(like) -> None:
     assert [p for p in chart_values.flatten(values) if not chart_values.accepted(p, kiali["paths"])] == []
 
 
-
 def test_a_scrape_job_whose_discovery_role_has_no_known_rights_stops_the_program(monkeypatch) -> None:
     jobs = [{"job_name": "svc", "kubernetes_sd_configs": [{"role": "service"}]}]
     monkeypatch.setattr(obs, "scrape_configs", lambda _args: jobs)
