@@ -116,6 +116,21 @@ def make_standins(tmp: Path, *tools: str, watch: tuple[str, ...] = ()) -> Standi
     return s
 
 
+#: What the Makefile reads: the tree a test copies to run ``make`` in a checkout of its own.
+MAKE_TREE = (
+    "Makefile",
+    "Pulumi.yaml",
+    "requirements.txt",
+    "requirements-dev.txt",
+    "stacks",
+    "scripts",
+    "offline",
+    "ops",
+    "mesh_platform",
+    "components",
+)
+
+
 def checkout(tmp: Path, *paths: str) -> Path:
     """A copy of the given repository paths in ``tmp/repo``, with a .venv that counts as built."""
     repo = tmp / "repo"

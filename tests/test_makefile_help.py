@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from standins import ROOT, Standins, checkout, make, make_standins
+from standins import MAKE_TREE, ROOT, Standins, checkout, make, make_standins
 
 VARIABLES = ("STACK", "FORMAT", "BASE_REF", "OUT", "BACKEND", "SECRETS_PROVIDER", "STATE_BUCKET")
 
@@ -93,17 +93,7 @@ fi
 @pytest.fixture
 def fresh(tmp_path: Path) -> tuple[Path, Standins]:
     """A checkout without .venv, stand-ins for every tool and for the python that makes .venv."""
-    repo = checkout(
-        tmp_path,
-        "Makefile",
-        "requirements.txt",
-        "requirements-dev.txt",
-        "stacks",
-        "offline",
-        "ops",
-        "components",
-        "mesh_platform",
-    )
+    repo = checkout(tmp_path, *MAKE_TREE)
     import shutil
 
     shutil.rmtree(repo / ".venv")

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from standins import Standins, checkout, make, make_standins
+from standins import MAKE_TREE, Standins, checkout, make, make_standins
 
 WATCH = ("PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER", "PULUMI_CONFIG_PASSPHRASE_FILE", "PULUMI_BACKEND_URL")
 
@@ -72,18 +72,7 @@ esac
 
 @pytest.fixture
 def lab(tmp_path: Path) -> tuple[Path, Standins, Path]:
-    repo = checkout(
-        tmp_path,
-        "Makefile",
-        "requirements.txt",
-        "requirements-dev.txt",
-        "stacks",
-        "scripts",
-        "offline",
-        "ops",
-        "mesh_platform",
-        "components",
-    )
+    repo = checkout(tmp_path, *MAKE_TREE)
     subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
     subprocess.run(["git", "add", "stacks"], cwd=repo, check=True)
     state = tmp_path / "state"

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from standins import ROOT, Standins, checkout, make, make_standins
+from standins import MAKE_TREE, ROOT, Standins, checkout, make, make_standins
 
 STATE = r"""
 ST=__STATE__
@@ -31,18 +31,7 @@ esac
 
 @pytest.fixture
 def repo(tmp_path: Path) -> tuple[Path, Standins]:
-    repo = checkout(
-        tmp_path,
-        "Makefile",
-        "Pulumi.yaml",
-        "requirements.txt",
-        "requirements-dev.txt",
-        "stacks",
-        "scripts",
-        "offline",
-        "ops",
-        "mesh_platform",
-    )
+    repo = checkout(tmp_path, *MAKE_TREE)
     subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
     state = tmp_path / "state"
     state.mkdir()
